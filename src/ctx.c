@@ -1,0 +1,206 @@
+/* ctx.c - the per-Lua-state loop context: creation and teardown, running
+ * the loop, the deferred-call queue, and protected calls into Lua with the
+ * error policy of SPEC 1. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "nm.h"
+
+static const char ctx_key = 'k'; /* registry key: address is unique */
+
+static int ctx_gc(lua_State *L) {
+  nm_ctx **pctx = lua_touserdata(L, 1);
+  nm_ctx *ctx = *pctx;
+  if (ctx == NULL) return 0;
+  *pctx = NULL;
+  ctx->L = L;
+  nm_shutdown(ctx);
+  ctx->closed = 1;
+  if (uv_loop_close(&ctx->loop) != 0) {
+    /* A handle we do not own is still open; leaking the context beats
+     * freeing memory libuv still points to. */
+    return 0;
+  }
+  if (ctx->err_ref != LUA_NOREF) luaL_unref(L, LUA_REGISTRYINDEX, ctx->err_ref);
+  free(ctx);
+  return 0;
+}
+
+static void defer_idle_cb(uv_idle_t *h);
+
+static nm_ctx *ctx_create(lua_State *L) {
+  nm_ctx *ctx = calloc(1, sizeof *ctx);
+  if (ctx == NULL) luaL_error(L, "out of memory");
+  int rc = uv_loop_init(&ctx->loop);
+  if (rc != 0) {
+    free(ctx);
+    nm_raise_uv(L, rc);
+  }
+  ctx->loop.data = ctx;
+  ctx->L = nm_mainthread(L);
+  nm_list_init(&ctx->objs);
+  nm_list_init(&ctx->lingering);
+  ctx->defer_head = NULL;
+  ctx->defer_tail = &ctx->defer_head;
+  uv_idle_init(&ctx->loop, &ctx->defer_idle);
+  uv_timer_init(&ctx->loop, &ctx->linger_timer);
+  uv_unref((uv_handle_t *)&ctx->linger_timer);
+  uv_timer_init(&ctx->loop, &ctx->softwd_timer);
+  uv_unref((uv_handle_t *)&ctx->softwd_timer);
+  ctx->err_ref = LUA_NOREF;
+  ctx->onerror_ref = LUA_NOREF;
+  ctx->start_ns = uv_hrtime();
+  return ctx;
+}
+
+nm_ctx *nm_ctx_get(lua_State *L) {
+  lua_pushlightuserdata(L, (void *)&ctx_key);
+  lua_rawget(L, LUA_REGISTRYINDEX);
+  nm_ctx **pctx = lua_touserdata(L, -1);
+  lua_pop(L, 1);
+  if (pctx != NULL) {
+    if (*pctx == NULL) luaL_error(L, "netmcu: the event loop is shut down");
+    return *pctx;
+  }
+  nm_ctx *ctx = ctx_create(L);
+  lua_pushlightuserdata(L, (void *)&ctx_key);
+  pctx = lua_newuserdata(L, sizeof *pctx);
+  *pctx = ctx;
+  lua_createtable(L, 0, 1);
+  lua_pushcfunction(L, ctx_gc);
+  lua_setfield(L, -2, "__gc");
+  lua_setmetatable(L, -2);
+  lua_rawset(L, LUA_REGISTRYINDEX);
+  return ctx;
+}
+
+void nm_obj_register(nm_ctx *ctx, nm_obj *o, void (*kill)(nm_obj *)) {
+  o->kill = kill;
+  nm_list_append(&ctx->objs, &o->link);
+}
+
+void nm_obj_unregister(nm_obj *o) { nm_list_remove(&o->link); }
+
+/* ---- deferred calls ---- */
+
+void nm_defer_push(nm_ctx *ctx, nm_defer *d, void (*fn)(nm_defer *)) {
+  d->fn = fn;
+  d->next = NULL;
+  *ctx->defer_tail = d;
+  ctx->defer_tail = &d->next;
+  if (!uv_is_active((uv_handle_t *)&ctx->defer_idle) &&
+      !uv_is_closing((uv_handle_t *)&ctx->defer_idle))
+    uv_idle_start(&ctx->defer_idle, defer_idle_cb);
+}
+
+void nm_defer_cancel(nm_ctx *ctx, nm_defer *d) {
+  nm_defer **pp = &ctx->defer_head;
+  while (*pp != NULL && *pp != d) pp = &(*pp)->next;
+  if (*pp == NULL) return;
+  *pp = d->next;
+  if (ctx->defer_tail == &d->next) ctx->defer_tail = pp;
+}
+
+/* Runs what was queued before this turn; what those calls queue waits for
+ * the next turn, so a callback that re-queues itself cannot starve I/O. */
+static void defer_idle_cb(uv_idle_t *h) {
+  nm_ctx *ctx = h->loop->data;
+  nm_defer *list = ctx->defer_head;
+  ctx->defer_head = NULL;
+  ctx->defer_tail = &ctx->defer_head;
+  while (list != NULL) {
+    nm_defer *d = list;
+    list = d->next;
+    d->next = NULL;
+    d->fn(d);
+  }
+  if (ctx->defer_head == NULL) uv_idle_stop(h);
+}
+
+/* ---- running ---- */
+
+int nm_run(nm_ctx *ctx, lua_State *L) {
+  if (ctx->running) return luaL_error(L, "the event loop is already running");
+  lua_State *prev = ctx->L;
+  ctx->L = L;
+  ctx->running = 1;
+  while (!ctx->failed && !ctx->stop_signal) {
+    if (uv_run(&ctx->loop, UV_RUN_DEFAULT) == 0) break;
+  }
+  ctx->running = 0;
+  ctx->L = prev;
+  if (!ctx->failed) return 0;
+  ctx->failed = 0;
+  lua_rawgeti(L, LUA_REGISTRYINDEX, ctx->err_ref);
+  luaL_unref(L, LUA_REGISTRYINDEX, ctx->err_ref);
+  ctx->err_ref = LUA_NOREF;
+  return 1;
+}
+
+static void close_walk_cb(uv_handle_t *h, void *arg) {
+  (void)arg;
+  if (!uv_is_closing(h)) uv_close(h, NULL);
+}
+
+void nm_shutdown(nm_ctx *ctx) {
+  ctx->defer_head = NULL; /* their owners are about to be freed */
+  ctx->defer_tail = &ctx->defer_head;
+  while (!nm_list_empty(&ctx->objs)) {
+    nm_obj *o = nm_container_of(ctx->objs.next, nm_obj, link);
+    nm_list_remove(&o->link);
+    o->kill(o);
+  }
+  uv_walk(&ctx->loop, close_walk_cb, NULL);
+  uv_run(&ctx->loop, UV_RUN_DEFAULT);
+}
+
+/* ---- protected calls ---- */
+
+/* Message handler: the message (any value made a string) and a traceback. */
+static int msgh(lua_State *L) {
+  const char *msg = lua_tostring(L, 1);
+  if (msg == NULL) {
+    if (luaL_callmeta(L, 1, "__tostring") && lua_type(L, -1) == LUA_TSTRING)
+      msg = lua_tostring(L, -1);
+    else
+      msg = lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, 1));
+  }
+  nm_traceback(L, L, msg, 1);
+  return 1;
+}
+
+/* An error left a message on top of L: hand it to node.setonerror's
+ * handler, else stop the loop so that run() reports it. */
+static void callback_error(nm_ctx *ctx, lua_State *L) {
+  if (ctx->onerror_ref != LUA_NOREF) {
+    lua_pushcfunction(L, msgh);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, ctx->onerror_ref);
+    lua_pushvalue(L, -3);
+    int rc = lua_pcall(L, 1, 0, -3);
+    if (rc == 0) {
+      lua_pop(L, 2); /* msgh, message */
+      return;
+    }
+    lua_replace(L, -3); /* the handler's own error replaces the message */
+    lua_pop(L, 1);
+  }
+  ctx->err_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  ctx->failed = 1;
+  uv_stop(&ctx->loop);
+}
+
+void nm_pcall(nm_ctx *ctx, int nargs) {
+  lua_State *L = ctx->L;
+  int base = lua_gettop(L) - nargs; /* index of the function */
+  lua_pushcfunction(L, msgh);
+  lua_insert(L, base);
+  int rc = lua_pcall(L, nargs, 0, base);
+  lua_remove(L, base);
+  if (rc != 0) callback_error(ctx, L);
+}
+
+void nm_report_error(nm_ctx *ctx, const char *msg) {
+  if (!nm_lua_ok(ctx)) return;
+  lua_pushstring(ctx->L, msg);
+  callback_error(ctx, ctx->L);
+}

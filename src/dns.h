@@ -1,0 +1,31 @@
+/* dns.h - name resolution inside the loop (SPEC 6), used by net.dns, by
+ * sock:dns / udp:dns and by connect(port, name). */
+#ifndef NM_DNS_H
+#define NM_DNS_H
+
+#include "nm.h"
+
+typedef struct nm_dns_req nm_dns_req;
+
+/* status is 0 with addr set to the first IPv4 address, or a libuv error
+ * (UV_EAI_NONAME, UV_EAI_AGAIN, ...) with addr NULL. */
+typedef void (*nm_dns_cb)(void *arg, int status, const struct in_addr *addr);
+
+/* Starts resolving name.  cb(arg, ...) runs exactly once from the loop,
+ * never before this call returns (an IPv4 literal or an /etc/hosts name
+ * is answered on a later loop turn), unless nm_dns_cancel is called first.
+ * Returns the request, or NULL only when out of memory. */
+nm_dns_req *nm_dns_lookup(nm_ctx *ctx, const char *name, nm_dns_cb cb, void *arg);
+
+/* The callback of req will not run; its memory is released. */
+void nm_dns_cancel(nm_dns_req *req);
+
+/* sock:dns(name, fn) for TCP and UDP sockets alike (the object is arg 1):
+ * fn becomes the object's NM_CB_DNS callback, then fn(obj, ip|nil) runs
+ * from the loop.  The object stays anchored while the answer is pending. */
+int nm_sock_dns(lua_State *L);
+
+/* Pushes the net.dns table. */
+void nm_dns_open(lua_State *L);
+
+#endif

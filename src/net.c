@@ -1,0 +1,72 @@
+/* net.c - the `net` module table (SPEC 3) and net.run(), the call that
+ * runs the event loop from a stock interpreter and from the runtime. */
+#include "dns.h"
+#include "tcp.h"
+#include "udp.h"
+
+#define NET_TCP 1
+#define NET_UDP 2
+
+/* The legacy type argument: TCP or UDP, anything else raises. */
+static int check_type(lua_State *L, int idx) {
+  if (lua_isnoneornil(L, idx)) return NET_TCP;
+  long long t;
+  if (!nm_tointeger(L, idx, &t) || (t != NET_TCP && t != NET_UDP))
+    return luaL_argerror(L, idx, "invalid type (net.TCP or net.UDP expected)");
+  return (int)t;
+}
+
+/* net.createConnection([type[, secure]]) */
+static int l_createConnection(lua_State *L) {
+  int type = check_type(L, 1);
+  int secure = lua_type(L, 2) == LUA_TNUMBER ? lua_tonumber(L, 2) != 0 : lua_toboolean(L, 2);
+  if (secure) return luaL_error(L, "secure connections are not supported");
+  return type == NET_UDP ? nm_udp_create(L) : nm_tcp_socket_create(L);
+}
+
+/* net.createServer([timeout]) or legacy net.createServer(type[, timeout]) */
+static int l_createServer(lua_State *L) {
+  int n = lua_gettop(L), tidx = 1;
+  long long first;
+  if (n >= 2 || (n == 1 && nm_tointeger(L, 1, &first) && first == NET_TCP)) {
+    if (check_type(L, 1) == NET_UDP) return nm_udp_create(L);
+    tidx = 2;
+  }
+  int timeout = 30;
+  if (!lua_isnoneornil(L, tidx)) timeout = (int)nm_checkrange(L, tidx, 1, 28800);
+  return nm_tcp_server_create(L, timeout);
+}
+
+static int l_createUDPSocket(lua_State *L) { return nm_udp_create(L); }
+
+/* net.run(): serve events until nothing is active.  An uncaught error in a
+ * callback stops the loop and is raised here, traceback included. */
+int nm_net_run(lua_State *L) {
+  nm_ctx *ctx = nm_ctx_get(L);
+  if (nm_run(ctx, L)) return lua_error(L);
+  return 0;
+}
+
+int luaopen_net(lua_State *L) {
+  static const luaL_Reg funcs[] = {
+      {"createConnection", l_createConnection},
+      {"createServer", l_createServer},
+      {"createUDPSocket", l_createUDPSocket},
+      {"ifinfo", nm_ifinfo},
+      {"multicastJoin", nm_multicast_join},
+      {"multicastLeave", nm_multicast_leave},
+      {"run", nm_net_run},
+      {NULL, NULL}};
+  nm_ctx_get(L);
+  nm_tcp_server_open(L);
+  nm_tcp_socket_open(L);
+  nm_udp_open(L);
+  nm_newlib(L, funcs);
+  lua_pushinteger(L, NET_TCP);
+  lua_setfield(L, -2, "TCP");
+  lua_pushinteger(L, NET_UDP);
+  lua_setfield(L, -2, "UDP");
+  nm_dns_open(L);
+  lua_setfield(L, -2, "dns");
+  return 1;
+}

@@ -1,0 +1,171 @@
+/* nm.h - netmcu internals shared by every object type: the per-state loop
+ * context, the Lua object model (callbacks in the user value, anchoring in
+ * the registry while active), protected calls into Lua, deferred calls and
+ * argument checks.  See docs/INTERNALS.md for the lifetime rules. */
+#ifndef NM_H
+#define NM_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <netinet/in.h>
+#include <uv.h>
+
+#include "compat.h"
+
+/* ---- intrusive doubly linked lists ---- */
+
+typedef struct nm_link {
+  struct nm_link *prev, *next;
+} nm_link;
+
+#define nm_container_of(ptr, type, field) \
+  ((type *)((char *)(ptr) - offsetof(type, field)))
+
+static inline void nm_list_init(nm_link *h) { h->prev = h->next = h; }
+static inline int nm_list_empty(const nm_link *h) { return h->next == h; }
+static inline void nm_list_append(nm_link *h, nm_link *n) {
+  n->prev = h->prev;
+  n->next = h;
+  h->prev->next = n;
+  h->prev = n;
+}
+/* Safe on an unlinked (self-pointing) node. */
+static inline void nm_list_remove(nm_link *n) {
+  n->prev->next = n->next;
+  n->next->prev = n->prev;
+  n->prev = n->next = n;
+}
+
+/* ---- objects owning libuv handles ----
+ * Every C state that owns a libuv handle is listed in its context, so that
+ * shutdown (end of run, error, signal, lua_close) can close it.  kill()
+ * must start closing every handle of the object without calling into Lua;
+ * the close callbacks free the memory. */
+typedef struct nm_obj {
+  nm_link link;
+  void (*kill)(struct nm_obj *);
+} nm_obj;
+
+/* ---- deferred calls ----
+ * Work that must reach Lua on a later loop turn (SPEC 1: no synchronous
+ * callbacks).  The node is embedded in its owner; fn runs from the loop. */
+typedef struct nm_defer {
+  struct nm_defer *next;
+  void (*fn)(struct nm_defer *);
+} nm_defer;
+
+typedef struct nm_ctx {
+  uv_loop_t loop;
+  lua_State *L;          /* thread that runs the loop; callbacks run on it */
+  nm_link objs;          /* every live nm_obj */
+  nm_defer *defer_head;
+  nm_defer **defer_tail;
+  uv_idle_t defer_idle;  /* active only while defer_head is not empty */
+  nm_link lingering;     /* closed TCP sockets still flushing, oldest first */
+  uv_timer_t linger_timer;
+  uv_timer_t softwd_timer; /* tmr.softwd */
+  uint64_t softwd_ms;
+  int failed;            /* an uncaught Lua error is waiting in err_ref */
+  int err_ref;
+  int onerror_ref;       /* node.setonerror handler, or LUA_NOREF */
+  int running;
+  int stop_signal;       /* set by the runtime's signal watchers */
+  int closed;            /* loop shut down (lua_close in progress) */
+  uint64_t start_ns;     /* uv_hrtime() at creation, for tmr.now/time */
+  char readbuf[64 * 1024]; /* one read buffer for every TCP read / datagram */
+} nm_ctx;
+
+/* The context of this Lua state, created on first use. */
+nm_ctx *nm_ctx_get(lua_State *L);
+void nm_obj_register(nm_ctx *ctx, nm_obj *o, void (*kill)(nm_obj *));
+void nm_obj_unregister(nm_obj *o);
+
+/* Run the loop until nothing is active, an uncaught error, or a stop
+ * signal.  Returns 0, or 1 with the error message (traceback included)
+ * pushed on L. */
+int nm_run(nm_ctx *ctx, lua_State *L);
+/* Close every handle and run the loop until they are all closed. */
+void nm_shutdown(nm_ctx *ctx);
+
+void nm_defer_push(nm_ctx *ctx, nm_defer *d, void (*fn)(nm_defer *));
+/* Remove a queued node (used when its owner is freed first). */
+void nm_defer_cancel(nm_ctx *ctx, nm_defer *d);
+
+/* ---- the Lua side of objects ----
+ * Each Lua object is a userdata whose first field points to its C state
+ * (NULL while it has none).  Callbacks live in the user value table, keyed
+ * by the slot numbers below, so callback -> object cycles are collectable. */
+enum nm_slot {
+  NM_CB_CONNECTION = 1,
+  NM_CB_RECONNECTION,
+  NM_CB_DISCONNECTION,
+  NM_CB_RECEIVE,
+  NM_CB_SENT,
+  NM_CB_DNS,
+  NM_CB_ACCEPT, /* server: the listen() function */
+  NM_CB_TIMER,  /* tmr: the registered function */
+  NM_CB_MAX
+};
+
+/* Pushes a new userdata of size sz with metatable tname. */
+void *nm_obj_new(lua_State *L, size_t sz, const char *tname);
+/* Sets slot of the object at idx to the value on top (popped; nil clears). */
+void nm_cb_set(lua_State *L, int idx, int slot);
+/* Pushes slot of the object at idx; returns its Lua type. */
+int nm_cb_get(lua_State *L, int idx, int slot);
+/* obj:on(name, fn|nil) with the given event names and slots. */
+int nm_cb_on(lua_State *L, const char *const names[], const int slots[]);
+
+/* Anchoring: a registry reference to the object at idx while it is active
+ * (SPEC 2).  nm_anchor returns the reference; nm_unanchor drops it. */
+int nm_anchor(lua_State *L, int idx);
+void nm_unanchor(lua_State *L, int *ref);
+
+/* From a libuv callback: push the callback in slot of the object anchored
+ * by ref, then the object.  Returns 0 (nothing pushed) when there is no
+ * callback or the loop must not call Lua any more. */
+int nm_cb_prepare(nm_ctx *ctx, int ref, int slot);
+/* Call the function below nargs arguments on ctx->L in protected mode with
+ * a traceback; an error goes to the error policy (SPEC 1).  Pops all. */
+void nm_pcall(nm_ctx *ctx, int nargs);
+/* Report an error that did not come from Lua (e.g. the software watchdog)
+ * through the same policy as a callback error. */
+void nm_report_error(nm_ctx *ctx, const char *msg);
+/* May Lua be called now?  (False after an uncaught error.) */
+static inline int nm_lua_ok(const nm_ctx *ctx) { return ctx->running && !ctx->failed; }
+
+/* ---- argument checks (SPEC 1) ---- */
+/* An integer port 0-65535 at idx, else a Lua error naming the argument. */
+int nm_checkport(lua_State *L, int idx);
+/* An integer in [lo, hi] at idx, else a Lua error. */
+long long nm_checkrange(lua_State *L, int idx, long long lo, long long hi);
+/* Parses an IPv4 dotted quad strictly; 0 on success. */
+int nm_parse_ip4(const char *s, struct in_addr *out);
+/* Pushes "a.b.c.d" for addr. */
+void nm_push_ip4(lua_State *L, const struct in_addr *addr);
+/* Pushes port, ip of a sockaddr (nil, nil if it is not IPv4). Returns 2. */
+int nm_push_sockaddr(lua_State *L, const struct sockaddr *sa);
+
+/* ---- errors (errors.c): libuv status -> NodeMCU code and wording ---- */
+int nm_errcode(int uverr);
+const char *nm_errword(int uverr);
+/* Raise a Lua error for a failed OS call: the lwIP wording, with the OS
+ * reason in parentheses where it differs.  Never returns. */
+int nm_raise_uv(lua_State *L, int uverr);
+
+/* ---- module parts ---- */
+void nm_tcp_server_open(lua_State *L);
+void nm_tcp_socket_open(lua_State *L);
+int nm_tcp_server_create(lua_State *L, int timeout_s);
+int nm_tcp_socket_create(lua_State *L);
+/* Accepted socket: wraps an accepted uv stream of server srv. */
+struct nm_tcp;
+struct nm_idle;
+struct nm_tcp *nm_tcp_accepted(nm_ctx *ctx, uv_stream_t *server, struct nm_idle *idle);
+
+int luaopen_net(lua_State *L);
+/* net.run(), also called by the runtime. */
+int nm_net_run(lua_State *L);
+int luaopen_tmr(lua_State *L);
+
+#endif

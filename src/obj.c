@@ -1,0 +1,142 @@
+/* obj.c - the Lua side shared by every netmcu object: creation, callbacks
+ * kept in the user value, anchoring while active, fetching a callback from
+ * a libuv callback, and the argument checks of SPEC 1. */
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "nm.h"
+
+void *nm_obj_new(lua_State *L, size_t sz, const char *tname) {
+  void *p = nm_newuserdata(L, sz);
+  memset(p, 0, sz);
+  luaL_getmetatable(L, tname);
+  lua_setmetatable(L, -2);
+#ifdef NM_UV_IS_FENV
+  lua_createtable(L, 0, 0);
+  nm_setuservalue(L, -2);
+#endif
+  return p;
+}
+
+/* Pushes the callback table of the object at idx, creating it if create is
+ * set; returns 0 (nothing pushed) if there is none. */
+static int cb_table(lua_State *L, int idx, int create) {
+  nm_getuservalue(L, idx);
+  if (lua_istable(L, -1)) return 1;
+  lua_pop(L, 1);
+  if (!create) return 0;
+  idx = idx < 0 ? lua_gettop(L) + idx + 1 : idx;
+  lua_createtable(L, 0, 2);
+  lua_pushvalue(L, -1);
+  nm_setuservalue(L, idx);
+  return 1;
+}
+
+void nm_cb_set(lua_State *L, int idx, int slot) {
+  idx = idx < 0 ? lua_gettop(L) + idx + 1 : idx;
+  if (!cb_table(L, idx, !lua_isnil(L, -1))) {
+    lua_pop(L, 1); /* clearing a slot of an object that has none */
+    return;
+  }
+  lua_insert(L, -2);
+  lua_rawseti(L, -2, slot);
+  lua_pop(L, 1);
+}
+
+int nm_cb_get(lua_State *L, int idx, int slot) {
+  if (!cb_table(L, idx, 0)) {
+    lua_pushnil(L);
+    return LUA_TNIL;
+  }
+  lua_rawgeti(L, -1, slot);
+  lua_remove(L, -2);
+  return lua_type(L, -1);
+}
+
+int nm_cb_on(lua_State *L, const char *const names[], const int slots[]) {
+  const char *name = luaL_checkstring(L, 2);
+  int i = 0;
+  while (names[i] != NULL && strcmp(names[i], name) != 0) i++;
+  if (names[i] == NULL) return luaL_error(L, "invalid callback name");
+  int t = lua_type(L, 3);
+  if (t != LUA_TFUNCTION && t != LUA_TNIL) /* a missing one too, as on the device */
+    return luaL_error(L, "invalid callback function");
+  lua_settop(L, 3);
+  nm_cb_set(L, 1, slots[i]);
+  return 0;
+}
+
+int nm_anchor(lua_State *L, int idx) {
+  lua_pushvalue(L, idx);
+  return luaL_ref(L, LUA_REGISTRYINDEX);
+}
+
+void nm_unanchor(lua_State *L, int *ref) {
+  if (*ref == LUA_NOREF || *ref == LUA_REFNIL) return;
+  luaL_unref(L, LUA_REGISTRYINDEX, *ref);
+  *ref = LUA_NOREF;
+}
+
+int nm_cb_prepare(nm_ctx *ctx, int ref, int slot) {
+  if (!nm_lua_ok(ctx) || ref == LUA_NOREF) return 0;
+  lua_State *L = ctx->L;
+  luaL_checkstack(L, 8, "netmcu callback");
+  lua_rawgeti(L, LUA_REGISTRYINDEX, ref);
+  if (nm_cb_get(L, -1, slot) != LUA_TFUNCTION) {
+    lua_pop(L, 2);
+    return 0;
+  }
+  lua_insert(L, -2); /* fn, obj */
+  return 1;
+}
+
+/* ---- argument checks ---- */
+
+long long nm_checkrange(lua_State *L, int idx, long long lo, long long hi) {
+  long long v;
+  if (!nm_tointeger(L, idx, &v)) {
+    const char *msg = lua_pushfstring(L, "integer expected, got %s",
+                                      lua_type(L, idx) == LUA_TNUMBER
+                                          ? "a non-integer number"
+                                          : luaL_typename(L, idx));
+    luaL_argerror(L, idx, msg);
+  }
+  if (v < lo || v > hi) {
+    char buf[96];
+    snprintf(buf, sizeof buf, "out of range [%lld-%lld]", lo, hi);
+    luaL_argerror(L, idx, buf);
+  }
+  return v;
+}
+
+int nm_checkport(lua_State *L, int idx) {
+  long long v;
+  if (!nm_tointeger(L, idx, &v) || v < 0 || v > 65535)
+    luaL_argerror(L, idx, "invalid port (integer 0-65535 expected)");
+  return (int)v;
+}
+
+/* inet_pton accepts only a.b.c.d with decimal parts 0-255 (no leading
+ * zero tricks, no shorthand), which is the strictness SPEC 1 wants. */
+int nm_parse_ip4(const char *s, struct in_addr *out) {
+  return inet_pton(AF_INET, s, out) == 1 ? 0 : -1;
+}
+
+void nm_push_ip4(lua_State *L, const struct in_addr *addr) {
+  char buf[INET_ADDRSTRLEN];
+  inet_ntop(AF_INET, addr, buf, sizeof buf);
+  lua_pushstring(L, buf);
+}
+
+int nm_push_sockaddr(lua_State *L, const struct sockaddr *sa) {
+  if (sa->sa_family != AF_INET) {
+    lua_pushnil(L);
+    lua_pushnil(L);
+    return 2;
+  }
+  const struct sockaddr_in *sin = (const struct sockaddr_in *)sa;
+  lua_pushinteger(L, ntohs(sin->sin_port));
+  nm_push_ip4(L, &sin->sin_addr);
+  return 2;
+}

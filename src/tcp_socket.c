@@ -1,0 +1,545 @@
+/* tcp_socket.c - net.socket (SPEC 5): client connections from
+ * net.createConnection() and connections accepted by a server. */
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "dns.h"
+#include "tcp.h"
+
+/* One send: the Lua string stays referenced until its bytes were handed to
+ * the kernel, so nothing is copied. */
+struct nm_wreq {
+  uv_write_t req;
+  nm_tcp *s;
+  int strref;
+  uv_buf_t buf;
+  nm_wreq *next; /* while waiting for a connect after DNS */
+};
+
+static void tcp_closed_cb(uv_handle_t *h);
+static void tcp_kill(nm_obj *o);
+static void read_cb(uv_stream_t *st, ssize_t n, const uv_buf_t *buf);
+
+static nm_tcp_ud *check_sock(lua_State *L) {
+  return luaL_checkudata(L, 1, NM_TCP_SOCKET);
+}
+
+/* ---- life of a connection state ---- */
+
+static nm_tcp *tcp_new(nm_ctx *ctx) {
+  nm_tcp *s = calloc(1, sizeof *s);
+  if (s == NULL) return NULL;
+  s->ctx = ctx;
+  s->ref = LUA_NOREF;
+  nm_list_init(&s->link);
+  s->h.data = s;
+  nm_obj_register(ctx, &s->obj, tcp_kill);
+  return s;
+}
+
+static int tcp_init_handle(nm_tcp *s) {
+  int rc = uv_tcp_init(&s->ctx->loop, &s->h);
+  if (rc == 0) s->h.data = s;
+  return rc;
+}
+
+static void tcp_attach(lua_State *L, nm_tcp *s, nm_tcp_ud *ud, int idx) {
+  s->ud = ud;
+  ud->s = s;
+  s->ref = nm_anchor(L, idx);
+}
+
+/* The Lua object lets go of s: no callback of s reaches Lua any more and
+ * the object becomes collectable (SPEC 2). */
+static void tcp_detach(nm_tcp *s) {
+  if (s->ud != NULL) s->ud->s = NULL;
+  s->ud = NULL;
+  nm_unanchor(s->ctx->L, &s->ref);
+}
+
+static void wreq_free(nm_ctx *ctx, nm_wreq *w) {
+  if (!ctx->closed) luaL_unref(ctx->L, LUA_REGISTRYINDEX, w->strref);
+  free(w);
+}
+
+static void tcp_free(nm_tcp *s) {
+  if (s->fail != NULL) {
+    nm_defer_cancel(s->ctx, s->fail);
+    free(s->fail);
+  }
+  while (s->pending != NULL) {
+    nm_wreq *w = s->pending;
+    s->pending = w->next;
+    wreq_free(s->ctx, w);
+  }
+  nm_list_remove(&s->link);
+  nm_obj_unregister(&s->obj);
+  free(s);
+}
+
+static void tcp_closed_cb(uv_handle_t *h) { tcp_free(h->data); }
+
+/* Close at once: queued data is discarded. */
+static void tcp_abort(nm_tcp *s) {
+  nm_idle_remove(s);
+  if (s->phase == NM_RESOLVING) {
+    if (s->dns != NULL) nm_dns_cancel(s->dns);
+    s->dns = NULL;
+    tcp_free(s);
+    return;
+  }
+  s->phase = NM_CLOSING;
+  if (!uv_is_closing((uv_handle_t *)&s->h)) uv_close((uv_handle_t *)&s->h, tcp_closed_cb);
+}
+
+static void tcp_kill(nm_obj *o) {
+  nm_tcp *s = nm_container_of(o, nm_tcp, obj);
+  tcp_detach(s);
+  tcp_abort(s);
+}
+
+/* ---- close with flush, bounded by the linger timer ---- */
+
+static void linger_timer_cb(uv_timer_t *t) {
+  nm_ctx *ctx = t->loop->data;
+  uint64_t now = uv_now(&ctx->loop);
+  while (!nm_list_empty(&ctx->lingering)) {
+    nm_tcp *s = nm_container_of(ctx->lingering.next, nm_tcp, link);
+    if (s->deadline > now) {
+      uv_timer_start(t, linger_timer_cb, s->deadline - now, 0);
+      return;
+    }
+    nm_list_remove(&s->link);
+    tcp_abort(s);
+  }
+}
+
+static void shutdown_cb(uv_shutdown_t *req, int status) {
+  nm_tcp *s = req->data;
+  (void)status;
+  free(req);
+  if (!uv_is_closing((uv_handle_t *)&s->h)) uv_close((uv_handle_t *)&s->h, tcp_closed_cb);
+}
+
+/* Flush what was queued, send FIN, close; within NM_LINGER_MS. */
+static void tcp_close_gracefully(nm_tcp *s) {
+  nm_ctx *ctx = s->ctx;
+  nm_idle_remove(s);
+  if (s->phase == NM_RESOLVING) {
+    tcp_abort(s);
+    return;
+  }
+  s->phase = NM_CLOSING;
+  uv_read_stop((uv_stream_t *)&s->h);
+  if (uv_is_closing((uv_handle_t *)&s->h)) return;
+  uv_shutdown_t *req = malloc(sizeof *req);
+  if (req == NULL || uv_shutdown(req, (uv_stream_t *)&s->h, shutdown_cb) != 0) {
+    free(req);
+    tcp_abort(s);
+    return;
+  }
+  req->data = s;
+  s->deadline = uv_now(&ctx->loop) + NM_LINGER_MS;
+  nm_list_append(&ctx->lingering, &s->link);
+  if (!uv_is_active((uv_handle_t *)&ctx->linger_timer))
+    uv_timer_start(&ctx->linger_timer, linger_timer_cb, NM_LINGER_MS, 0);
+}
+
+/* The connection ended by the peer or the network (SPEC 5): code 0 goes to
+ * `disconnection`; an error to `reconnection` if set, else `disconnection`.
+ * The state is detached before the callback, which may connect again. */
+static void tcp_end(nm_tcp *s, int code, int flush) {
+  nm_ctx *ctx = s->ctx;
+  int pushed = 0;
+  if (code != 0) pushed = nm_cb_prepare(ctx, s->ref, NM_CB_RECONNECTION);
+  if (!pushed) pushed = nm_cb_prepare(ctx, s->ref, NM_CB_DISCONNECTION);
+  tcp_detach(s);
+  if (flush)
+    tcp_close_gracefully(s);
+  else
+    tcp_abort(s);
+  if (pushed) {
+    lua_pushinteger(ctx->L, code);
+    nm_pcall(ctx, 2);
+  }
+}
+
+void nm_tcp_timed_out(nm_tcp *s) { tcp_end(s, -3, 1); }
+
+/* ---- reading ---- */
+
+static void alloc_cb(uv_handle_t *h, size_t hint, uv_buf_t *buf) {
+  nm_ctx *ctx = h->loop->data;
+  (void)hint;
+  *buf = uv_buf_init(ctx->readbuf, sizeof ctx->readbuf);
+}
+
+static void read_cb(uv_stream_t *st, ssize_t n, const uv_buf_t *buf) {
+  nm_tcp *s = st->data;
+  if (n == 0) return;
+  if (n < 0) {
+    tcp_end(s, nm_errcode((int)n), n == UV_EOF);
+    return;
+  }
+  nm_idle_touch(s);
+  if (nm_cb_prepare(s->ctx, s->ref, NM_CB_RECEIVE)) {
+    lua_pushlstring(s->ctx->L, buf->base, (size_t)n);
+    nm_pcall(s->ctx, 2);
+  }
+}
+
+static void tcp_read_start(nm_tcp *s) {
+  if (s->phase != NM_CONNECTED || s->held) return;
+  int rc = uv_read_start((uv_stream_t *)&s->h, alloc_cb, read_cb);
+  if (rc != 0) tcp_end(s, nm_errcode(rc), 0);
+}
+
+/* Connected (either way): fire `connection`, then read unless held. */
+static void tcp_connected(nm_tcp *s) {
+  s->phase = NM_CONNECTED;
+  uv_tcp_nodelay(&s->h, 1); /* see docs: NodeMCU scripts send in pieces */
+  if (nm_cb_prepare(s->ctx, s->ref, NM_CB_CONNECTION)) nm_pcall(s->ctx, 1);
+  if (s->ud != NULL) tcp_read_start(s);
+}
+
+/* ---- writing ---- */
+
+static void write_cb(uv_write_t *req, int status) {
+  nm_wreq *w = nm_container_of(req, nm_wreq, req);
+  nm_tcp *s = w->s;
+  nm_ctx *ctx = s->ctx;
+  wreq_free(ctx, w);
+  s->writes--;
+  if (status < 0) {
+    /* The read side usually reports the same failure; whoever comes first
+     * ends the connection. */
+    if (status != UV_ECANCELED && s->ud != NULL) tcp_end(s, nm_errcode(status), 0);
+    return;
+  }
+  nm_idle_touch(s);
+  if (nm_cb_prepare(ctx, s->ref, NM_CB_SENT)) nm_pcall(ctx, 1);
+}
+
+static int tcp_write(nm_tcp *s, nm_wreq *w) {
+  int rc = uv_write(&w->req, (uv_stream_t *)&s->h, &w->buf, 1, write_cb);
+  if (rc == 0) s->writes++;
+  return rc;
+}
+
+/* ---- connecting ---- */
+
+static void connect_cb(uv_connect_t *req, int status) {
+  nm_tcp *s = req->data;
+  free(req);
+  if (s->ud == NULL || status == UV_ECANCELED) return; /* closed meanwhile */
+  if (status < 0) {
+    tcp_end(s, nm_errcode(status), 0);
+    return;
+  }
+  tcp_connected(s);
+}
+
+/* A failure found while starting a connect still reaches Lua from the loop. */
+typedef struct {
+  nm_defer d;
+  nm_tcp *s;
+  int status;
+} deferred_fail;
+
+static void deferred_fail_cb(nm_defer *d) {
+  deferred_fail *f = nm_container_of(d, deferred_fail, d);
+  nm_tcp *s = f->s;
+  int status = f->status;
+  free(f);
+  s->fail = NULL;
+  if (s->ud != NULL) tcp_end(s, nm_errcode(status), 0);
+}
+
+static void fail_later(nm_tcp *s, int status) {
+  deferred_fail *f = malloc(sizeof *f);
+  if (f == NULL) { /* cannot even report: close quietly */
+    tcp_detach(s);
+    tcp_abort(s);
+    return;
+  }
+  f->s = s;
+  f->status = status;
+  s->fail = &f->d;
+  nm_defer_push(s->ctx, &f->d, deferred_fail_cb);
+}
+
+static void tcp_start_connect(nm_tcp *s, const struct in_addr *ip) {
+  struct sockaddr_in sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sin_family = AF_INET;
+  sa.sin_port = htons(s->port);
+  sa.sin_addr = *ip;
+  int rc = tcp_init_handle(s);
+  if (rc != 0) {
+    s->phase = NM_RESOLVING; /* no handle to close */
+    fail_later(s, rc);
+    return;
+  }
+  s->phase = NM_CONNECTING;
+  uv_connect_t *req = malloc(sizeof *req);
+  if (req == NULL) {
+    fail_later(s, UV_ENOMEM);
+    return;
+  }
+  req->data = s;
+  rc = uv_tcp_connect(req, &s->h, (const struct sockaddr *)&sa, connect_cb);
+  if (rc != 0) {
+    free(req);
+    fail_later(s, rc);
+    return;
+  }
+  /* Sends made while resolving go out, in order, once connected. */
+  while (s->pending != NULL) {
+    nm_wreq *w = s->pending;
+    s->pending = w->next;
+    if (tcp_write(s, w) != 0) wreq_free(s->ctx, w);
+  }
+}
+
+static void connect_dns_cb(void *arg, int status, const struct in_addr *addr) {
+  nm_tcp *s = arg;
+  nm_ctx *ctx = s->ctx;
+  s->dns = NULL;
+  if (nm_cb_prepare(ctx, s->ref, NM_CB_DNS)) {
+    if (addr != NULL)
+      nm_push_ip4(ctx->L, addr);
+    else
+      lua_pushnil(ctx->L);
+    nm_pcall(ctx, 2);
+  }
+  if (s->ud == NULL || s->phase != NM_RESOLVING) return; /* the callback closed it */
+  if (status != 0) {
+    tcp_end(s, nm_errcode(UV_EAI_NONAME), 0);
+    return;
+  }
+  tcp_start_connect(s, addr);
+}
+
+/* sock:connect(port[, host][, fn]) */
+static int l_connect(lua_State *L) {
+  nm_tcp_ud *ud = check_sock(L);
+  long long port;
+  if (!nm_tointeger(L, 2, &port) || port < 0 || port > 65535)
+    return luaL_argerror(L, 2, "invalid port (integer 1-65535 expected)");
+  if (port == 0) return luaL_error(L, "specify port");
+  const char *host = "127.0.0.1";
+  int fn = 0;
+  if (lua_type(L, 3) == LUA_TSTRING) host = lua_tostring(L, 3);
+  else if (!lua_isnoneornil(L, 3) && lua_type(L, 3) != LUA_TFUNCTION)
+    return luaL_argerror(L, 3, "host name or IP address expected");
+  if (lua_type(L, 3) == LUA_TFUNCTION) fn = 3;
+  else if (lua_type(L, 4) == LUA_TFUNCTION) fn = 4; /* legacy connection callback */
+  if (*host == '\0') return luaL_error(L, "invalid IP address");
+  if (ud->s != NULL) return luaL_error(L, "already connected");
+
+  nm_ctx *ctx = nm_ctx_get(L);
+  nm_tcp *s = tcp_new(ctx);
+  if (s == NULL) return luaL_error(L, "out of memory");
+  s->port = (uint16_t)port;
+  s->phase = NM_RESOLVING;
+  struct in_addr ip;
+  if (nm_parse_ip4(host, &ip) != 0) {
+    s->dns = nm_dns_lookup(ctx, host, connect_dns_cb, s);
+    if (s->dns == NULL) {
+      tcp_free(s);
+      return luaL_error(L, "out of memory");
+    }
+  }
+  if (fn) {
+    lua_pushvalue(L, fn);
+    nm_cb_set(L, 1, NM_CB_CONNECTION);
+  }
+  tcp_attach(L, s, ud, 1);
+  if (s->dns == NULL) tcp_start_connect(s, &ip);
+  return 0;
+}
+
+/* ---- accepted connections ---- */
+
+nm_tcp *nm_tcp_accept(nm_ctx *ctx, uv_stream_t *server, nm_idle *idle) {
+  nm_tcp *s = tcp_new(ctx);
+  if (s == NULL) return NULL;
+  if (tcp_init_handle(s) != 0) {
+    tcp_free(s);
+    return NULL;
+  }
+  s->phase = NM_CONNECTED; /* getpeer() works inside the listen function */
+  if (uv_accept(server, (uv_stream_t *)&s->h) != 0) {
+    tcp_abort(s);
+    return NULL;
+  }
+  lua_State *L = ctx->L;
+  nm_tcp_ud *ud = nm_obj_new(L, sizeof *ud, NM_TCP_SOCKET);
+  tcp_attach(L, s, ud, -1);
+  nm_idle_add(idle, s);
+  return s;
+}
+
+void nm_tcp_accept_done(nm_tcp *s) {
+  if (s->ud == NULL) return; /* the listen function closed it */
+  tcp_connected(s);
+}
+
+/* ---- Lua methods ---- */
+
+static int l_on(lua_State *L) {
+  static const char *const names[] = {"connection", "reconnection", "disconnection",
+                                      "receive", "sent", "dns", NULL};
+  static const int slots[] = {NM_CB_CONNECTION, NM_CB_RECONNECTION, NM_CB_DISCONNECTION,
+                              NM_CB_RECEIVE, NM_CB_SENT, NM_CB_DNS};
+  check_sock(L);
+  return nm_cb_on(L, names, slots);
+}
+
+/* sock:send(data[, fn]) */
+static int l_send(lua_State *L) {
+  nm_tcp_ud *ud = check_sock(L);
+  size_t len;
+  const char *data = luaL_checklstring(L, 2, &len);
+  if (len == 0) return luaL_error(L, "no data to send");
+  int t = lua_type(L, 3);
+  if (t != LUA_TNONE && t != LUA_TNIL && t != LUA_TFUNCTION)
+    return luaL_error(L, "invalid callback function");
+  nm_tcp *s = ud->s;
+  if (s == NULL) return luaL_error(L, "not connected");
+  nm_wreq *w = malloc(sizeof *w);
+  if (w == NULL) return luaL_error(L, "out of memory");
+  w->s = s;
+  w->buf = uv_buf_init((char *)data, (unsigned int)len);
+  w->next = NULL;
+  if (s->phase == NM_RESOLVING) {
+    nm_wreq **pp = &s->pending;
+    while (*pp != NULL) pp = &(*pp)->next;
+    *pp = w;
+  } else {
+    int rc = tcp_write(s, w);
+    if (rc != 0) {
+      free(w);
+      return nm_raise_uv(L, rc);
+    }
+  }
+  lua_pushvalue(L, 2);
+  w->strref = luaL_ref(L, LUA_REGISTRYINDEX);
+  if (t == LUA_TFUNCTION) {
+    lua_pushvalue(L, 3);
+    nm_cb_set(L, 1, NM_CB_SENT);
+  }
+  nm_idle_touch(s);
+  return 0;
+}
+
+static int l_close(lua_State *L) {
+  nm_tcp_ud *ud = check_sock(L);
+  nm_tcp *s = ud->s;
+  if (s == NULL) return luaL_error(L, "not connected");
+  tcp_detach(s);
+  tcp_close_gracefully(s);
+  return 0;
+}
+
+static int l_hold(lua_State *L) {
+  nm_tcp_ud *ud = check_sock(L);
+  nm_tcp *s = ud->s;
+  if (s != NULL && !s->held) {
+    s->held = 1;
+    if (s->phase == NM_CONNECTED) uv_read_stop((uv_stream_t *)&s->h);
+  }
+  return 0;
+}
+
+static int l_unhold(lua_State *L) {
+  nm_tcp_ud *ud = check_sock(L);
+  nm_tcp *s = ud->s;
+  if (s != NULL && s->held) {
+    s->held = 0;
+    tcp_read_start(s);
+  }
+  return 0;
+}
+
+static int push_name(lua_State *L, int peer) {
+  nm_tcp_ud *ud = check_sock(L);
+  nm_tcp *s = ud->s;
+  struct sockaddr_storage ss;
+  int len = sizeof ss;
+  int rc = -1;
+  if (s != NULL && (s->phase == NM_CONNECTED || (!peer && s->phase == NM_CONNECTING)))
+    rc = peer ? uv_tcp_getpeername(&s->h, (struct sockaddr *)&ss, &len)
+              : uv_tcp_getsockname(&s->h, (struct sockaddr *)&ss, &len);
+  if (rc != 0) {
+    lua_pushnil(L);
+    lua_pushnil(L);
+    return 2;
+  }
+  return nm_push_sockaddr(L, (struct sockaddr *)&ss);
+}
+
+static int l_getpeer(lua_State *L) { return push_name(L, 1); }
+static int l_getaddr(lua_State *L) { return push_name(L, 0); }
+
+/* sock:ttl([n]) */
+static int l_ttl(lua_State *L) {
+  nm_tcp_ud *ud = check_sock(L);
+  nm_tcp *s = ud->s;
+  uv_os_fd_t fd;
+  if (s == NULL || s->phase == NM_RESOLVING || uv_fileno((uv_handle_t *)&s->h, &fd) != 0)
+    return luaL_error(L, "socket is not open/bound yet");
+  int ttl;
+  if (!lua_isnoneornil(L, 2)) {
+    ttl = (int)nm_checkrange(L, 2, 1, 255);
+    if (setsockopt(fd, IPPROTO_IP, IP_TTL, &ttl, sizeof ttl) != 0)
+      return nm_raise_uv(L, uv_translate_sys_error(errno));
+  } else {
+    socklen_t len = sizeof ttl;
+    if (getsockopt(fd, IPPROTO_IP, IP_TTL, &ttl, &len) != 0)
+      return nm_raise_uv(L, uv_translate_sys_error(errno));
+  }
+  lua_pushinteger(L, ttl);
+  return 1;
+}
+
+static int l_gc(lua_State *L) {
+  nm_tcp_ud *ud = lua_touserdata(L, 1);
+  nm_tcp *s = ud->s;
+  /* Only reached with a state at lua_close: an attached socket is anchored. */
+  if (s != NULL) tcp_kill(&s->obj);
+  return 0;
+}
+
+static int l_tostring(lua_State *L) {
+  nm_tcp_ud *ud = check_sock(L);
+  lua_pushfstring(L, "net.socket: %p", (void *)ud);
+  return 1;
+}
+
+int nm_tcp_socket_create(lua_State *L) {
+  nm_ctx_get(L);
+  nm_obj_new(L, sizeof(nm_tcp_ud), NM_TCP_SOCKET);
+  return 1;
+}
+
+void nm_tcp_socket_open(lua_State *L) {
+  static const luaL_Reg methods[] = {
+      {"connect", l_connect}, {"close", l_close},     {"on", l_on},
+      {"send", l_send},       {"hold", l_hold},       {"unhold", l_unhold},
+      {"dns", nm_sock_dns},   {"ttl", l_ttl},         {"getpeer", l_getpeer},
+      {"getaddr", l_getaddr}, {NULL, NULL}};
+  if (luaL_newmetatable(L, NM_TCP_SOCKET)) {
+    lua_newtable(L);
+    nm_setfuncs(L, methods, 0);
+    lua_setfield(L, -2, "__index");
+    lua_pushcfunction(L, l_gc);
+    lua_setfield(L, -2, "__gc");
+    lua_pushcfunction(L, l_tostring);
+    lua_setfield(L, -2, "__tostring");
+  }
+  lua_pop(L, 1);
+}

@@ -1,0 +1,257 @@
+/* tmr.c - NodeMCU's timer module (SPEC 8) on the loop. */
+#include <errno.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "nm.h"
+
+#define TMR_TIMER "tmr.timer"
+#define MAX_INTERVAL 6870947 /* ms, as on the device */
+
+enum { MODE_SINGLE = 0, MODE_SEMI = 1, MODE_AUTO = 2, MODE_OFF = -1 };
+
+typedef struct nm_tmr nm_tmr;
+typedef struct {
+  nm_tmr *t;
+} nm_tmr_ud;
+
+/* The C side of a timer; it outlives its Lua object until the close
+ * callback of its handle. */
+struct nm_tmr {
+  nm_obj obj;
+  uv_timer_t h;
+  nm_ctx *ctx;
+  nm_tmr_ud *ud;
+  int ref; /* anchor while running (SPEC 2) */
+  int mode;
+  uint32_t interval;
+};
+
+static void tmr_closed_cb(uv_handle_t *h) { free(h->data); }
+
+static void tmr_kill(nm_obj *o) {
+  nm_tmr *t = nm_container_of(o, nm_tmr, obj);
+  nm_obj_unregister(&t->obj);
+  if (t->ud != NULL) t->ud->t = NULL;
+  t->ud = NULL;
+  nm_unanchor(t->ctx->L, &t->ref);
+  uv_close((uv_handle_t *)&t->h, tmr_closed_cb);
+}
+
+static nm_tmr *check_tmr(lua_State *L) {
+  nm_tmr_ud *ud = luaL_checkudata(L, 1, TMR_TIMER);
+  if (ud->t == NULL) luaL_error(L, "timer: the event loop is shut down");
+  return ud->t;
+}
+
+static int tmr_running(nm_tmr *t) { return uv_is_active((uv_handle_t *)&t->h); }
+
+static void tmr_stop(lua_State *L, nm_tmr *t) {
+  uv_timer_stop(&t->h);
+  nm_unanchor(L, &t->ref);
+}
+
+static void timer_cb(uv_timer_t *h) {
+  nm_tmr *t = h->data;
+  nm_ctx *ctx = t->ctx;
+  lua_State *L = ctx->L;
+  int have = nm_cb_prepare(ctx, t->ref, NM_CB_TIMER); /* fn, timer */
+  /* As on the device, the timer's state is updated before the call: a
+   * SINGLE timer is unregistered, a SEMI one reads as stopped. */
+  if (t->mode == MODE_SINGLE) {
+    t->mode = MODE_OFF;
+    if (have) {
+      lua_pushnil(L);
+      nm_cb_set(L, -2, NM_CB_TIMER);
+    }
+  }
+  if (t->mode != MODE_AUTO) nm_unanchor(L, &t->ref);
+  if (have) nm_pcall(ctx, 1);
+}
+
+static int tmr_start(lua_State *L, nm_tmr *t, int restart) {
+  if (t->mode == MODE_OFF || (tmr_running(t) && !restart)) return 0;
+  uint64_t repeat = t->mode == MODE_AUTO ? t->interval : 0;
+  uv_timer_start(&t->h, timer_cb, t->interval, repeat);
+  if (t->ref == LUA_NOREF) t->ref = nm_anchor(L, 1);
+  return 1;
+}
+
+static uint32_t check_interval(lua_State *L, int idx) {
+  return (uint32_t)nm_checkrange(L, idx, 1, MAX_INTERVAL);
+}
+
+/* t:register(ms, mode, fn) */
+static int l_register(lua_State *L) {
+  nm_tmr *t = check_tmr(L);
+  uint32_t interval = check_interval(L, 2);
+  long long mode;
+  if (!nm_tointeger(L, 3, &mode) || mode < MODE_SINGLE || mode > MODE_AUTO)
+    return luaL_argerror(L, 3, "Invalid mode");
+  luaL_argcheck(L, lua_type(L, 4) == LUA_TFUNCTION, 4, "Must be function");
+  tmr_stop(L, t);
+  lua_pushvalue(L, 4);
+  nm_cb_set(L, 1, NM_CB_TIMER);
+  t->interval = interval;
+  t->mode = (int)mode;
+  return 0;
+}
+
+static int l_alarm(lua_State *L) {
+  l_register(L);
+  lua_pushboolean(L, tmr_start(L, check_tmr(L), 0));
+  return 1;
+}
+
+static int l_start(lua_State *L) {
+  nm_tmr *t = check_tmr(L);
+  lua_pushboolean(L, tmr_start(L, t, lua_toboolean(L, 2)));
+  return 1;
+}
+
+static int l_stop(lua_State *L) {
+  nm_tmr *t = check_tmr(L);
+  int was = tmr_running(t);
+  tmr_stop(L, t);
+  lua_pushboolean(L, was);
+  return 1;
+}
+
+static int l_unregister(lua_State *L) {
+  nm_tmr *t = check_tmr(L);
+  tmr_stop(L, t);
+  lua_pushnil(L);
+  nm_cb_set(L, 1, NM_CB_TIMER);
+  t->mode = MODE_OFF;
+  return 0;
+}
+
+static int l_interval(lua_State *L) {
+  nm_tmr *t = check_tmr(L);
+  uint32_t interval = check_interval(L, 2);
+  if (t->mode == MODE_OFF) return 0;
+  t->interval = interval;
+  if (tmr_running(t)) tmr_start(L, t, 1);
+  return 0;
+}
+
+static int l_state(lua_State *L) {
+  nm_tmr *t = check_tmr(L);
+  if (t->mode == MODE_OFF) {
+    lua_pushnil(L);
+    return 1;
+  }
+  lua_pushboolean(L, tmr_running(t));
+  lua_pushinteger(L, t->mode);
+  return 2;
+}
+
+static int l_gc(lua_State *L) {
+  nm_tmr_ud *ud = lua_touserdata(L, 1);
+  if (ud->t != NULL) tmr_kill(&ud->t->obj);
+  return 0;
+}
+
+static int l_tostring(lua_State *L) {
+  lua_pushfstring(L, "tmr.timer: %p", luaL_checkudata(L, 1, TMR_TIMER));
+  return 1;
+}
+
+/* tmr.create() */
+static int l_create(lua_State *L) {
+  nm_ctx *ctx = nm_ctx_get(L);
+  nm_tmr_ud *ud = nm_obj_new(L, sizeof *ud, TMR_TIMER);
+  nm_tmr *t = calloc(1, sizeof *t);
+  if (t == NULL) return luaL_error(L, "out of memory");
+  uv_timer_init(&ctx->loop, &t->h);
+  t->h.data = t;
+  t->ctx = ctx;
+  t->ref = LUA_NOREF;
+  t->mode = MODE_OFF;
+  t->ud = ud;
+  ud->t = t;
+  nm_obj_register(ctx, &t->obj, tmr_kill);
+  return 1;
+}
+
+static uint64_t elapsed_us(lua_State *L) {
+  return (uv_hrtime() - nm_ctx_get(L)->start_ns) / 1000;
+}
+
+static int l_now(lua_State *L) {
+  lua_pushinteger(L, (lua_Integer)(elapsed_us(L) & 0x7FFFFFFF));
+  return 1;
+}
+
+static int l_time(lua_State *L) {
+  lua_pushinteger(L, (lua_Integer)(elapsed_us(L) / 1000000));
+  return 1;
+}
+
+/* tmr.delay(us): blocks the whole loop, as on the device. */
+static int l_delay(lua_State *L) {
+  long long us = nm_checkrange(L, 1, 0, 0x7FFFFFFF);
+  struct timespec ts = {(time_t)(us / 1000000), (long)(us % 1000000) * 1000};
+  while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+  }
+  return 0;
+}
+
+static int l_ccount(lua_State *L) {
+  lua_pushinteger(L, (lua_Integer)(uv_hrtime() & 0xFFFFFFFF));
+  return 1;
+}
+
+static void softwd_cb(uv_timer_t *h) {
+  nm_report_error(h->loop->data, "software watchdog expired (tmr.softwd)");
+}
+
+/* tmr.softwd(s): unless tmr.wdclr() is called within s seconds, the script
+ * fails as with an uncaught error; s <= 0 disarms. */
+static int l_softwd(lua_State *L) {
+  nm_ctx *ctx = nm_ctx_get(L);
+  long long s = nm_checkrange(L, 1, -0x7FFFFFFF, 0x7FFFFFFF);
+  if (s <= 0) {
+    ctx->softwd_ms = 0;
+    uv_timer_stop(&ctx->softwd_timer);
+  } else {
+    ctx->softwd_ms = (uint64_t)s * 1000;
+    uv_timer_start(&ctx->softwd_timer, softwd_cb, ctx->softwd_ms, 0);
+  }
+  return 0;
+}
+
+static int l_wdclr(lua_State *L) {
+  nm_ctx *ctx = nm_ctx_get(L);
+  if (ctx->softwd_ms != 0) uv_timer_start(&ctx->softwd_timer, softwd_cb, ctx->softwd_ms, 0);
+  return 0;
+}
+
+int luaopen_tmr(lua_State *L) {
+  static const luaL_Reg methods[] = {
+      {"alarm", l_alarm}, {"register", l_register}, {"start", l_start},
+      {"stop", l_stop},   {"unregister", l_unregister}, {"interval", l_interval},
+      {"state", l_state}, {NULL, NULL}};
+  static const luaL_Reg funcs[] = {
+      {"create", l_create}, {"now", l_now},     {"time", l_time},     {"delay", l_delay},
+      {"wdclr", l_wdclr},   {"softwd", l_softwd}, {"ccount", l_ccount}, {NULL, NULL}};
+  nm_ctx_get(L);
+  if (luaL_newmetatable(L, TMR_TIMER)) {
+    lua_newtable(L);
+    nm_setfuncs(L, methods, 0);
+    lua_setfield(L, -2, "__index");
+    lua_pushcfunction(L, l_gc);
+    lua_setfield(L, -2, "__gc");
+    lua_pushcfunction(L, l_tostring);
+    lua_setfield(L, -2, "__tostring");
+  }
+  lua_pop(L, 1);
+  nm_newlib(L, funcs);
+  lua_pushinteger(L, MODE_SINGLE);
+  lua_setfield(L, -2, "ALARM_SINGLE");
+  lua_pushinteger(L, MODE_SEMI);
+  lua_setfield(L, -2, "ALARM_SEMI");
+  lua_pushinteger(L, MODE_AUTO);
+  lua_setfield(L, -2, "ALARM_AUTO");
+  return 1;
+}
