@@ -72,6 +72,8 @@ typedef struct nm_ctx {
   int stop_signal;       /* set by the runtime's signal watchers */
   int closed;            /* loop shut down (lua_close in progress) */
   uint64_t start_ns;     /* uv_hrtime() at creation, for tmr.now/time */
+  struct nm_dns *dns;    /* resolver state, owned by dns.c (created lazily) */
+  struct nm_mcast *mcast; /* multicast memberships and UDP sockets, udp_socket.c */
   char readbuf[64 * 1024]; /* one read buffer for every TCP read / datagram */
 } nm_ctx;
 
