@@ -77,9 +77,10 @@ asan:
 	  SAN='-fsanitize=address,undefined -fno-sanitize-recover=all' all
 
 test-asan: asan test-deps
-	NETMCU=build-asan/netmcu NETMCU_SANITIZED=1 \
-	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:exitcode=99 \
-	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:exitcode=98 \
+	rm -rf build-asan/sanlog && mkdir -p build-asan/sanlog
+	NETMCU=build-asan/netmcu NETMCU_SANITIZED=1 NETMCU_SANLOG=$(CURDIR)/build-asan/sanlog \
+	ASAN_OPTIONS=detect_leaks=1:exitcode=99:log_path=$(CURDIR)/build-asan/sanlog/asan \
+	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:exitcode=98:log_path=$(CURDIR)/build-asan/sanlog/ubsan \
 	  sh tests/run.sh
 
 demo: all

@@ -5,6 +5,8 @@
 #   NETMCU_LUA    a stock interpreter for the module tests (default lua5.3)
 #   NETMCU_CPATH  LUA_CPATH for it (default build/?.so)
 #   NETMCU_SANITIZED=1  the build is sanitized: skip what cannot preload it
+#   NETMCU_SANLOG  directory where sanitizer reports are logged (any report
+#                  fails the file that produced it)
 #   TESTS         a space-separated subset (file names under tests/)
 cd "$(dirname "$0")/.." || exit 2
 export NETMCU="${NETMCU:-build/netmcu}"
@@ -32,6 +34,11 @@ for f in $files; do
   # Sanitizer reports and stray errors fail the file even if its tests passed.
   if grep -qE 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$tmp/err"; then
     echo "not ok - $f: sanitizer report"; nok=$((nok + 1))
+  fi
+  if [ -n "${NETMCU_SANLOG:-}" ] && [ -n "$(ls "$NETMCU_SANLOG" 2>/dev/null)" ]; then
+    echo "not ok - $f: sanitizer report"; nok=$((nok + 1))
+    cat "$NETMCU_SANLOG"/* | sed 's/^/# /' | head -80
+    mkdir -p "$NETMCU_SANLOG.seen" && mv "$NETMCU_SANLOG"/* "$NETMCU_SANLOG.seen/"
   fi
   if [ "$rc" -ne 0 ] || [ "$plan" -eq 0 ]; then
     echo "not ok - $f: exit status $rc, plan printed: $plan"; nok=$((nok + 1))

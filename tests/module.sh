@@ -1,0 +1,53 @@
+#!/bin/sh
+# The Lua C module from a stock interpreter (SPEC 9): require "net" and
+# "tmr", net.run() serves the loop, errors surface from net.run().
+. tests/lib/tap.sh
+LUA=${NETMCU_LUA:-lua5.3}
+CPATH=${NETMCU_CPATH:-build/?.so}
+if [ -n "${NETMCU_SANITIZED:-}" ]; then
+  echo "1..0 # SKIP a sanitized module cannot load into a stock interpreter"
+  exit 0
+fi
+if ! command -v "$LUA" >/dev/null; then
+  echo "1..0 # SKIP no $LUA interpreter"
+  exit 0
+fi
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+cat > "$tmp/echo.lua" <<'L'
+local net = require "net"
+local tmr = require "tmr"
+assert(package.loaded.net == net and package.loaded.tmr == tmr)
+local srv = net.createServer()
+srv:listen(0, "127.0.0.1", function(c) c:on("receive", function(s, d) s:send(d:upper()) end) end)
+local c = net.createConnection()
+local fired = false
+tmr.create():alarm(10, tmr.ALARM_SINGLE, function() fired = true end)
+c:on("connection", function(s) s:send("hello") end)
+c:on("receive", function(s, d) print(d); s:close(); srv:close() end)
+c:connect((srv:getaddr()))
+net.run()
+print("loop ended", fired)
+L
+out=$(LUA_CPATH="$CPATH" timeout 10 "$LUA" "$tmp/echo.lua" 2>&1); rc=$?
+check "require net, echo through net.run() from stock $LUA" [ $rc -eq 0 -a "$out" = "$(printf 'HELLO\nloop ended\ttrue')" ] ||
+  echo "$out" | sed 's/^/#   /'
+
+cat > "$tmp/err.lua" <<'L'
+local net, tmr = require "net", require "tmr"
+tmr.create():alarm(5, tmr.ALARM_SINGLE, function() error("cb failed") end)
+local ok, err = pcall(net.run)
+print(ok, (err:match("cb failed")), err:find("stack traceback", 1, true) ~= nil)
+tmr.create():alarm(5, tmr.ALARM_SINGLE, function() print("runs again") end)
+net.run()
+L
+out=$(LUA_CPATH="$CPATH" timeout 10 "$LUA" "$tmp/err.lua" 2>&1); rc=$?
+check "a callback error is raised by net.run() with its traceback; run() works again" \
+  [ $rc -eq 0 -a "$out" = "$(printf 'false\tcb failed\ttrue\nruns again')" ] || echo "$out" | sed 's/^/#   /'
+
+out=$(LUA_CPATH="$CPATH" timeout 10 "$LUA" -e 'local net = require "net"
+local srv = net.createServer(); srv:listen(0, "127.0.0.1", function() end)
+print("exiting with a listening server")' 2>&1); rc=$?
+check "lua_close with an open server exits cleanly" [ $rc -eq 0 -a "$out" = "exiting with a listening server" ] ||
+  echo "$out" | sed 's/^/#   /'
+plan

@@ -1,0 +1,161 @@
+-- tmr (SPEC 8): modes, return values and states as NodeMCU documents them.
+local T = dofile("tests/lib/t.lua")
+
+T.test("constants and module functions", function(done)
+  T.eq(tmr.ALARM_SINGLE, 0, "ALARM_SINGLE")
+  T.eq(tmr.ALARM_SEMI, 1, "ALARM_SEMI")
+  T.eq(tmr.ALARM_AUTO, 2, "ALARM_AUTO")
+  local a = tmr.now()
+  tmr.delay(20000)
+  local b = tmr.now()
+  T.ok(b - a >= 20000, "tmr.delay(20000) blocks at least 20 ms by tmr.now")
+  T.ok(a >= 0 and a < 2 ^ 31, "tmr.now within 31 bits")
+  T.ok(tmr.time() >= 0, "tmr.time")
+  T.ok(type(tmr.ccount()) == "number", "tmr.ccount")
+  tmr.wdclr()
+  T.raises(function() tmr.delay(-1) end, "out of range", "negative delay")
+  done()
+end)
+
+T.test("new timer: no state, start and stop give false", function(done)
+  local t = tmr.create()
+  T.eq(t:state(), nil, "unregistered timer has no state")
+  T.eq(t:start(), false, "start on unregistered gives false")
+  T.eq(t:stop(), false, "stop on stopped gives false")
+  done()
+end)
+
+T.test("argument errors", function(done)
+  local t = tmr.create()
+  local f = function() end
+  T.raises(function() t:register(0, 0, f) end, "out of range [1-6870947]", "interval 0")
+  T.raises(function() t:register(6870948, 0, f) end, "out of range", "interval too big")
+  T.raises(function() t:register(1.5, 0, f) end, "integer expected", "fractional interval")
+  T.raises(function() t:register(10, 3, f) end, "Invalid mode", "mode 3")
+  T.raises(function() t:register(10, 0, "f") end, "Must be function", "not a function")
+  T.raises(function() t:alarm(10, 0) end, "Must be function", "alarm without function")
+  T.raises(function() t:interval(0) end, "out of range", "interval(0)")
+  T.eq(t:state(), nil, "failed register left it unregistered")
+  done()
+end)
+
+T.test("SINGLE fires once and is unregistered", function(done)
+  local t = tmr.create()
+  local n = 0
+  T.eq(t:alarm(10, tmr.ALARM_SINGLE, function(tt)
+    n = n + 1
+    T.ok(tt == t, "callback gets the timer")
+    T.eq(tt:state(), nil, "unregistered inside its callback")
+    tmr.create():alarm(50, tmr.ALARM_SINGLE, function()
+      T.eq(n, 1, "fired exactly once")
+      T.eq(t:start(), false, "cannot start an unregistered timer")
+      done()
+    end)
+  end), true, "alarm gives true")
+  local running, mode = t:state()
+  T.eq(running, true, "running after alarm")
+  T.eq(mode, tmr.ALARM_SINGLE, "mode reported")
+end)
+
+T.test("SEMI reads as stopped in its callback, start() there gives true", function(done)
+  local t = tmr.create()
+  local n = 0
+  t:register(5, tmr.ALARM_SEMI, function(tt)
+    n = n + 1
+    local running, mode = tt:state()
+    T.eq(running, false, "stopped inside callback " .. n)
+    T.eq(mode, tmr.ALARM_SEMI, "still registered")
+    if n < 3 then
+      T.eq(tt:start(), true, "start inside the callback gives true")
+    else
+      tmr.create():alarm(40, tmr.ALARM_SINGLE, function()
+        T.eq(n, 3, "fired only when restarted")
+        done()
+      end)
+    end
+  end)
+  T.eq(t:state(), false, "registered, not running")
+  T.eq(t:start(), true, "start gives true")
+  T.eq(t:start(), false, "start on a running timer gives false")
+end)
+
+T.test("AUTO repeats until stopped; stop gives true then false", function(done)
+  local t = tmr.create()
+  local n = 0
+  t:alarm(5, tmr.ALARM_AUTO, function(tt)
+    n = n + 1
+    if n == 4 then
+      T.eq(tt:stop(), true, "stop on running gives true")
+      T.eq(tt:stop(), false, "stop again gives false")
+      local running, mode = tt:state()
+      T.ok(running == false and mode == tmr.ALARM_AUTO, "stopped, still AUTO")
+      tmr.create():alarm(40, tmr.ALARM_SINGLE, function()
+        T.eq(n, 4, "no firing after stop")
+        done()
+      end)
+    end
+  end)
+end)
+
+T.test("start(true) restarts the full interval", function(done)
+  local t = tmr.create()
+  local t0 = tmr.now()
+  local fired
+  t:register(200, tmr.ALARM_SINGLE, function() fired = tmr.now() end)
+  t:start()
+  tmr.create():alarm(120, tmr.ALARM_SINGLE, function()
+    local restart_at = tmr.now()
+    T.eq(t:start(true), true, "start(true) on a running timer gives true")
+    tmr.create():alarm(350, tmr.ALARM_SINGLE, function()
+      T.ok(fired ~= nil, "fired")
+      T.ok(fired and fired - restart_at >= 195000,
+        ("fired %d ms after the restart, not 80"):format(math.floor(((fired or 0) - restart_at) / 1000)))
+      T.ok(restart_at - t0 >= 115000, "restart happened mid-interval")
+      done()
+    end)
+  end)
+end)
+
+T.test("alarm on an armed timer replaces interval and callback", function(done)
+  local t = tmr.create()
+  local which
+  t:alarm(10000, tmr.ALARM_SINGLE, function() which = "old" end)
+  T.eq(t:alarm(10, tmr.ALARM_SINGLE, function() which = "new" end), true, "re-alarm gives true")
+  tmr.create():alarm(60, tmr.ALARM_SINGLE, function()
+    T.eq(which, "new", "new callback at the new interval")
+    done()
+  end)
+end)
+
+T.test("interval() changes a running timer; unregister clears", function(done)
+  local t = tmr.create()
+  local fired = false
+  t:alarm(10000, tmr.ALARM_SINGLE, function() fired = true end)
+  t:interval(10)
+  tmr.create():alarm(60, tmr.ALARM_SINGLE, function()
+    T.ok(fired, "fired at the new interval")
+    local u = tmr.create()
+    u:alarm(10, tmr.ALARM_AUTO, function() T.ok(false, "unregistered timer fired") end)
+    u:unregister()
+    T.eq(u:state(), nil, "unregistered: no state")
+    T.eq(u:start(), false, "start after unregister gives false")
+    tmr.create():alarm(40, tmr.ALARM_SINGLE, done)
+  end)
+end)
+
+T.test("an unreferenced running timer fires and is collected after", function(done)
+  local w
+  do
+    local t = tmr.create()
+    t:alarm(30, tmr.ALARM_SINGLE, function()
+      tmr.create():alarm(5, tmr.ALARM_SINGLE, function()
+        T.ok(T.collected(w), "collected once it fired")
+        done()
+      end)
+    end)
+    w = T.weak(t)
+  end
+  T.ok(not T.collected(w), "running timer survives collection")
+end)
+
+T.run()
