@@ -27,6 +27,15 @@ static int ctx_gc(lua_State *L) {
 }
 
 static void defer_idle_cb(uv_idle_t *h);
+static int msgh(lua_State *L);
+static int emit_trampoline(lua_State *L);
+
+/* A C function kept in the registry, so that pushing it later cannot fail
+ * (on 5.1 lua_pushcfunction allocates). */
+static int ref_cfunction(lua_State *L, lua_CFunction f) {
+  lua_pushcfunction(L, f);
+  return luaL_ref(L, LUA_REGISTRYINDEX);
+}
 
 static nm_ctx *ctx_create(lua_State *L) {
   nm_ctx *ctx = calloc(1, sizeof *ctx);
@@ -50,6 +59,8 @@ static nm_ctx *ctx_create(lua_State *L) {
   ctx->err_ref = LUA_NOREF;
   ctx->onerror_ref = LUA_NOREF;
   ctx->start_ns = uv_hrtime();
+  ctx->msgh_ref = ref_cfunction(L, msgh);
+  ctx->emit_ref = ref_cfunction(L, emit_trampoline);
   return ctx;
 }
 
@@ -189,18 +200,58 @@ static void callback_error(nm_ctx *ctx, lua_State *L) {
   uv_stop(&ctx->loop);
 }
 
-void nm_pcall(nm_ctx *ctx, int nargs) {
-  lua_State *L = ctx->L;
-  int base = lua_gettop(L) - nargs; /* index of the function */
-  lua_pushcfunction(L, msgh);
-  lua_insert(L, base);
-  int rc = lua_pcall(L, nargs, 0, base);
-  lua_remove(L, base);
-  if (rc != 0) callback_error(ctx, L);
+typedef struct {
+  int ref, slot, alt;
+  nm_pusher push;
+  void *arg;
+  int called;
+} emit_frame;
+
+/* Runs in protected mode: fetch the object and its callback, push the
+ * arguments, call. */
+static int emit_trampoline(lua_State *L) {
+  emit_frame *f = lua_touserdata(L, 1);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, f->ref);
+  if (nm_cb_get(L, -1, f->slot) != LUA_TFUNCTION) {
+    lua_pop(L, 1);
+    if (f->alt == 0 || nm_cb_get(L, -1, f->alt) != LUA_TFUNCTION) return 0;
+  }
+  lua_insert(L, -2); /* fn, obj */
+  int fn = lua_gettop(L) - 1;
+  if (f->push != NULL) f->push(L, f->arg);
+  f->called = 1;
+  lua_call(L, lua_gettop(L) - fn, 0);
+  return 0;
 }
+
+int nm_emit(nm_ctx *ctx, int ref, int slot, int alt, nm_pusher push, void *arg) {
+  if (!nm_lua_ok(ctx) || ref == LUA_NOREF) return 0;
+  lua_State *L = ctx->L;
+  if (!lua_checkstack(L, 8)) return 0;
+  emit_frame f = {ref, slot, alt, push, arg, 0};
+  lua_rawgeti(L, LUA_REGISTRYINDEX, ctx->msgh_ref);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, ctx->emit_ref);
+  lua_pushlightuserdata(L, &f);
+  if (lua_pcall(L, 1, 0, -3) != 0) callback_error(ctx, L);
+  lua_pop(L, 1); /* msgh */
+  return f.called;
+}
+
+void nm_push_integer(lua_State *L, void *int_ptr) { lua_pushinteger(L, *(int *)int_ptr); }
 
 void nm_report_error(nm_ctx *ctx, const char *msg) {
   if (!nm_lua_ok(ctx)) return;
   lua_pushstring(ctx->L, msg);
   callback_error(ctx, ctx->L);
+}
+
+/* TRANSITION: the old two-step API, until udp_socket.c moves to nm_emit. */
+void nm_pcall(nm_ctx *ctx, int nargs) {
+  lua_State *L = ctx->L;
+  int base = lua_gettop(L) - nargs;
+  lua_pushcfunction(L, msgh);
+  lua_insert(L, base);
+  int rc = lua_pcall(L, nargs, 0, base);
+  lua_remove(L, base);
+  if (rc != 0) callback_error(ctx, L);
 }

@@ -68,6 +68,7 @@ typedef struct nm_ctx {
   int failed;            /* an uncaught Lua error is waiting in err_ref */
   int err_ref;
   int onerror_ref;       /* node.setonerror handler, or LUA_NOREF */
+  int msgh_ref, emit_ref; /* C functions for nm_emit, fetched allocation-free */
   int running;
   int stop_signal;       /* set by the runtime's signal watchers */
   int closed;            /* loop shut down (lua_close in progress) */
@@ -123,12 +124,23 @@ int nm_cb_on(lua_State *L, const char *const names[], const int slots[]);
 int nm_anchor(lua_State *L, int idx);
 void nm_unanchor(lua_State *L, int *ref);
 
-/* From a libuv callback: push the callback in slot of the object anchored
- * by ref, then the object.  Returns 0 (nothing pushed) when there is no
- * callback or the loop must not call Lua any more. */
+/* Pushes the extra arguments of a callback.  The object is on top of the
+ * stack when it runs: it may use it, or pop it to leave it out of the
+ * arguments.  Everything above the callback is passed. */
+typedef void (*nm_pusher)(lua_State *L, void *arg);
+
+/* From a libuv callback: call the callback in `slot` (or, if that has
+ * none, in `alt`; 0 for no alternative) of the object anchored by `ref`,
+ * with the object and what push(L, arg) adds.  Everything — fetching the
+ * callback, building the arguments, the call — runs in protected mode with
+ * a traceback handler, so no Lua error (memory errors included) unwinds
+ * through libuv; an error goes to the error policy (SPEC 1).  Returns 1 if
+ * a callback was found and called.  Does nothing after an uncaught error. */
+int nm_emit(nm_ctx *ctx, int ref, int slot, int alt, nm_pusher push, void *arg);
+void nm_push_integer(lua_State *L, void *int_ptr);       /* pusher: an int */
+void nm_push_ip_or_nil(lua_State *L, void *in_addr_or_null); /* pusher: "a.b.c.d" or nil */
+/* TRANSITION (udp_socket.c only, to be replaced by nm_emit). */
 int nm_cb_prepare(nm_ctx *ctx, int ref, int slot);
-/* Call the function below nargs arguments on ctx->L in protected mode with
- * a traceback; an error goes to the error policy (SPEC 1).  Pops all. */
 void nm_pcall(nm_ctx *ctx, int nargs);
 /* Report an error that did not come from Lua (e.g. the software watchdog)
  * through the same policy as a callback error. */

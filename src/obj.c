@@ -129,6 +129,13 @@ void nm_push_ip4(lua_State *L, const struct in_addr *addr) {
   lua_pushstring(L, buf);
 }
 
+void nm_push_ip_or_nil(lua_State *L, void *in_addr_or_null) {
+  if (in_addr_or_null != NULL)
+    nm_push_ip4(L, in_addr_or_null);
+  else
+    lua_pushnil(L);
+}
+
 int nm_push_sockaddr(lua_State *L, const struct sockaddr *sa) {
   if (sa->sa_family != AF_INET) {
     lua_pushnil(L);

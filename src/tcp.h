@@ -74,11 +74,13 @@ static inline void nm_idle_touch(nm_tcp *s) {
   nm_list_append(&s->idle->socks, &s->link);
 }
 
-/* Accepts a connection pending on server into a new socket that uses the
- * inactivity timeout idle; pushes the (anchored) socket object on ctx->L.
- * Returns NULL, with nothing pushed, if accepting failed. */
+/* Accepts a connection pending on server into a new connection state that
+ * uses the inactivity timeout idle; NULL if accepting failed.  Then:
+ * nm_tcp_push_accepted, the pusher (nm_emit) that replaces the server
+ * object by a new, anchored socket object for the listen function; and
+ * nm_tcp_accept_done, which fires `connection` and starts reading. */
 nm_tcp *nm_tcp_accept(nm_ctx *ctx, uv_stream_t *server, nm_idle *idle);
-/* After the server's listen function ran: fire `connection`, start reading. */
+void nm_tcp_push_accepted(lua_State *L, void *s);
 void nm_tcp_accept_done(nm_tcp *s);
 /* The inactivity timeout expired for s (called by the idle timer). */
 void nm_tcp_timed_out(nm_tcp *s);

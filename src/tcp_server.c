@@ -45,15 +45,10 @@ static void connection_cb(uv_stream_t *server, int status) {
   nm_ctx *ctx = s->ctx;
   /* Accept errors (EMFILE, ...) leave the connection in the backlog or, for
    * EMFILE, libuv refuses it; the server keeps listening. */
-  if (status < 0 || s->ud == NULL) return;
-  if (!nm_cb_prepare(ctx, s->ref, NM_CB_ACCEPT)) return;
-  lua_pop(ctx->L, 1); /* the server object: fn(sock) takes the socket */
+  if (status < 0 || s->ud == NULL || !nm_lua_ok(ctx)) return;
   nm_tcp *sock = nm_tcp_accept(ctx, server, s->idle);
-  if (sock == NULL) {
-    lua_pop(ctx->L, 1);
-    return;
-  }
-  nm_pcall(ctx, 1);
+  if (sock == NULL) return;
+  nm_emit(ctx, s->ref, NM_CB_ACCEPT, 0, nm_tcp_push_accepted, sock);
   nm_tcp_accept_done(sock);
 }
 

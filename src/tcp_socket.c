@@ -150,21 +150,22 @@ static void tcp_close_gracefully(nm_tcp *s) {
 
 /* The connection ended by the peer or the network (SPEC 5): code 0 goes to
  * `disconnection`; an error to `reconnection` if set, else `disconnection`.
- * The state is detached before the callback, which may connect again. */
+ * The state is detached before the callback, which may connect again; the
+ * anchor is kept until the callback returned. */
 static void tcp_end(nm_tcp *s, int code, int flush) {
   nm_ctx *ctx = s->ctx;
-  int pushed = 0;
-  if (code != 0) pushed = nm_cb_prepare(ctx, s->ref, NM_CB_RECONNECTION);
-  if (!pushed) pushed = nm_cb_prepare(ctx, s->ref, NM_CB_DISCONNECTION);
+  int ref = s->ref;
+  s->ref = LUA_NOREF;
   tcp_detach(s);
   if (flush)
     tcp_close_gracefully(s);
   else
-    tcp_abort(s);
-  if (pushed) {
-    lua_pushinteger(ctx->L, code);
-    nm_pcall(ctx, 2);
-  }
+    tcp_abort(s); /* may free s */
+  if (code != 0)
+    nm_emit(ctx, ref, NM_CB_RECONNECTION, NM_CB_DISCONNECTION, nm_push_integer, &code);
+  else
+    nm_emit(ctx, ref, NM_CB_DISCONNECTION, 0, nm_push_integer, &code);
+  nm_unanchor(ctx->L, &ref);
 }
 
 void nm_tcp_timed_out(nm_tcp *s) { tcp_end(s, -3, 1); }
@@ -177,6 +178,16 @@ static void alloc_cb(uv_handle_t *h, size_t hint, uv_buf_t *buf) {
   *buf = uv_buf_init(ctx->readbuf, sizeof ctx->readbuf);
 }
 
+typedef struct {
+  const char *base;
+  size_t len;
+} chunk;
+
+static void push_chunk(lua_State *L, void *arg) {
+  chunk *c = arg;
+  lua_pushlstring(L, c->base, c->len);
+}
+
 static void read_cb(uv_stream_t *st, ssize_t n, const uv_buf_t *buf) {
   nm_tcp *s = st->data;
   if (n == 0) return;
@@ -185,10 +196,8 @@ static void read_cb(uv_stream_t *st, ssize_t n, const uv_buf_t *buf) {
     return;
   }
   nm_idle_touch(s);
-  if (nm_cb_prepare(s->ctx, s->ref, NM_CB_RECEIVE)) {
-    lua_pushlstring(s->ctx->L, buf->base, (size_t)n);
-    nm_pcall(s->ctx, 2);
-  }
+  chunk c = {buf->base, (size_t)n};
+  nm_emit(s->ctx, s->ref, NM_CB_RECEIVE, 0, push_chunk, &c);
 }
 
 static void tcp_read_start(nm_tcp *s) {
@@ -201,7 +210,7 @@ static void tcp_read_start(nm_tcp *s) {
 static void tcp_connected(nm_tcp *s) {
   s->phase = NM_CONNECTED;
   uv_tcp_nodelay(&s->h, 1); /* see docs: NodeMCU scripts send in pieces */
-  if (nm_cb_prepare(s->ctx, s->ref, NM_CB_CONNECTION)) nm_pcall(s->ctx, 1);
+  nm_emit(s->ctx, s->ref, NM_CB_CONNECTION, 0, NULL, NULL);
   if (s->ud != NULL) tcp_read_start(s);
 }
 
@@ -220,7 +229,7 @@ static void write_cb(uv_write_t *req, int status) {
     return;
   }
   nm_idle_touch(s);
-  if (nm_cb_prepare(ctx, s->ref, NM_CB_SENT)) nm_pcall(ctx, 1);
+  nm_emit(ctx, s->ref, NM_CB_SENT, 0, NULL, NULL);
 }
 
 static int tcp_write(nm_tcp *s, nm_wreq *w) {
@@ -308,13 +317,7 @@ static void connect_dns_cb(void *arg, int status, const struct in_addr *addr) {
   nm_tcp *s = arg;
   nm_ctx *ctx = s->ctx;
   s->dns = NULL;
-  if (nm_cb_prepare(ctx, s->ref, NM_CB_DNS)) {
-    if (addr != NULL)
-      nm_push_ip4(ctx->L, addr);
-    else
-      lua_pushnil(ctx->L);
-    nm_pcall(ctx, 2);
-  }
+  nm_emit(ctx, s->ref, NM_CB_DNS, 0, nm_push_ip_or_nil, (void *)addr);
   if (s->ud == NULL || s->phase != NM_RESOLVING) return; /* the callback closed it */
   if (status != 0) {
     tcp_end(s, nm_errcode(UV_EAI_NONAME), 0);
@@ -376,16 +379,22 @@ nm_tcp *nm_tcp_accept(nm_ctx *ctx, uv_stream_t *server, nm_idle *idle) {
     tcp_abort(s);
     return NULL;
   }
-  lua_State *L = ctx->L;
-  nm_tcp_ud *ud = nm_obj_new(L, sizeof *ud, NM_TCP_SOCKET);
-  tcp_attach(L, s, ud, -1);
   nm_idle_add(idle, s);
   return s;
 }
 
+void nm_tcp_push_accepted(lua_State *L, void *arg) {
+  nm_tcp *s = arg;
+  lua_pop(L, 1); /* the listen function takes the socket, not the server */
+  nm_tcp_ud *ud = nm_obj_new(L, sizeof *ud, NM_TCP_SOCKET);
+  tcp_attach(L, s, ud, -1);
+}
+
 void nm_tcp_accept_done(nm_tcp *s) {
-  if (s->ud == NULL) return; /* the listen function closed it */
-  tcp_connected(s);
+  if (s->ud != NULL)
+    tcp_connected(s);
+  else if (s->phase != NM_CLOSING)
+    tcp_kill(&s->obj); /* never reached Lua (error or out of memory) */
 }
 
 /* ---- Lua methods ---- */

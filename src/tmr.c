@@ -51,22 +51,26 @@ static void tmr_stop(lua_State *L, nm_tmr *t) {
   nm_unanchor(L, &t->ref);
 }
 
+/* A SINGLE timer that fires is unregistered before its callback runs. */
+static void forget_callback(lua_State *L, void *arg) {
+  (void)arg;
+  lua_pushnil(L);
+  nm_cb_set(L, -2, NM_CB_TIMER);
+}
+
 static void timer_cb(uv_timer_t *h) {
   nm_tmr *t = h->data;
   nm_ctx *ctx = t->ctx;
-  lua_State *L = ctx->L;
-  int have = nm_cb_prepare(ctx, t->ref, NM_CB_TIMER); /* fn, timer */
-  /* As on the device, the timer's state is updated before the call: a
-   * SINGLE timer is unregistered, a SEMI one reads as stopped. */
-  if (t->mode == MODE_SINGLE) {
-    t->mode = MODE_OFF;
-    if (have) {
-      lua_pushnil(L);
-      nm_cb_set(L, -2, NM_CB_TIMER);
-    }
-  }
-  if (t->mode != MODE_AUTO) nm_unanchor(L, &t->ref);
-  if (have) nm_pcall(ctx, 1);
+  int ref = t->ref;
+  /* As on the device, the state is updated before the call: a SINGLE
+   * timer reads as unregistered, a SEMI one as stopped, and only AUTO
+   * stays anchored; the anchor is dropped once the callback returned. */
+  int single = t->mode == MODE_SINGLE;
+  int unanchor = t->mode != MODE_AUTO;
+  if (single) t->mode = MODE_OFF;
+  if (unanchor) t->ref = LUA_NOREF; /* start() in the callback anchors anew */
+  nm_emit(ctx, ref, NM_CB_TIMER, 0, single ? forget_callback : NULL, NULL);
+  if (unanchor) nm_unanchor(ctx->L, &ref);
 }
 
 static int tmr_start(lua_State *L, nm_tmr *t, int restart) {
