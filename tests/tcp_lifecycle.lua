@@ -52,6 +52,20 @@ T.test("refused port gives disconnection(-9) without reconnection", function(don
   c:connect(free_port())
 end)
 
+T.test("a connect the kernel refuses at once is reported from the loop", function(done)
+  -- TCP to the broadcast address is rejected locally; no packet leaves.
+  local c = net.createConnection()
+  local in_call = true
+  c:on("disconnection", function(s, code)
+    T.ok(not in_call, "not called from inside connect()")
+    T.ok(code < 0, "negative code " .. tostring(code))
+    T.raises(function() s:close() end, "not connected", "socket ended")
+    done()
+  end)
+  c:connect(80, "255.255.255.255")
+  in_call = false
+end)
+
 T.test("a refused socket may connect again, callbacks kept", function(done)
   local srv, port = server(function(c) c:send("hi") end)
   local c = net.createConnection()
