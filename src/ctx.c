@@ -27,7 +27,6 @@ static int ctx_gc(lua_State *L) {
 }
 
 static void defer_idle_cb(uv_idle_t *h);
-static int msgh(lua_State *L);
 static int emit_trampoline(lua_State *L);
 
 /* A C function kept in the registry, so that pushing it later cannot fail
@@ -59,7 +58,7 @@ static nm_ctx *ctx_create(lua_State *L) {
   ctx->err_ref = LUA_NOREF;
   ctx->onerror_ref = LUA_NOREF;
   ctx->start_ns = uv_hrtime();
-  ctx->msgh_ref = ref_cfunction(L, msgh);
+  ctx->msgh_ref = ref_cfunction(L, nm_msgh);
   ctx->emit_ref = ref_cfunction(L, emit_trampoline);
   return ctx;
 }
@@ -167,8 +166,7 @@ void nm_shutdown(nm_ctx *ctx) {
 
 /* ---- protected calls ---- */
 
-/* Message handler: the message (any value made a string) and a traceback. */
-static int msgh(lua_State *L) {
+int nm_msgh(lua_State *L) {
   const char *msg = lua_tostring(L, 1);
   if (msg == NULL) {
     if (luaL_callmeta(L, 1, "__tostring") && lua_type(L, -1) == LUA_TSTRING)
@@ -184,7 +182,7 @@ static int msgh(lua_State *L) {
  * handler, else stop the loop so that run() reports it. */
 static void callback_error(nm_ctx *ctx, lua_State *L) {
   if (ctx->onerror_ref != LUA_NOREF) {
-    lua_pushcfunction(L, msgh);
+    lua_pushcfunction(L, nm_msgh);
     lua_rawgeti(L, LUA_REGISTRYINDEX, ctx->onerror_ref);
     lua_pushvalue(L, -3);
     int rc = lua_pcall(L, 1, 0, -3);
@@ -249,7 +247,7 @@ void nm_report_error(nm_ctx *ctx, const char *msg) {
 void nm_pcall(nm_ctx *ctx, int nargs) {
   lua_State *L = ctx->L;
   int base = lua_gettop(L) - nargs;
-  lua_pushcfunction(L, msgh);
+  lua_pushcfunction(L, nm_msgh);
   lua_insert(L, base);
   int rc = lua_pcall(L, nargs, 0, base);
   lua_remove(L, base);

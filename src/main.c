@@ -38,21 +38,9 @@ static void report(lua_State *L) {
   lua_pop(L, 1);
 }
 
-static int msgh(lua_State *L) {
-  const char *msg = lua_tostring(L, 1);
-  if (msg == NULL) {
-    if (luaL_callmeta(L, 1, "__tostring") && lua_type(L, -1) == LUA_TSTRING)
-      msg = lua_tostring(L, -1);
-    else
-      msg = lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, 1));
-  }
-  nm_traceback(L, L, msg, 1);
-  return 1;
-}
-
 static int docall(lua_State *L, int nargs) {
   int base = lua_gettop(L) - nargs;
-  lua_pushcfunction(L, msgh);
+  lua_pushcfunction(L, nm_msgh);
   lua_insert(L, base);
   int rc = lua_pcall(L, nargs, 0, base);
   lua_remove(L, base);

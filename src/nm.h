@@ -110,6 +110,9 @@ enum nm_slot {
   NM_CB_MAX
 };
 
+/* Registers the metatable of an object type: methods, __gc, a __tostring
+ * that shows tname and the address. */
+void nm_class(lua_State *L, const char *tname, const luaL_Reg *methods, lua_CFunction gc);
 /* Pushes a new userdata of size sz with metatable tname. */
 void *nm_obj_new(lua_State *L, size_t sz, const char *tname);
 /* Sets slot of the object at idx to the value on top (popped; nil clears). */
@@ -142,6 +145,8 @@ void nm_push_ip_or_nil(lua_State *L, void *in_addr_or_null); /* pusher: "a.b.c.d
 /* TRANSITION (udp_socket.c only, to be replaced by nm_emit). */
 int nm_cb_prepare(nm_ctx *ctx, int ref, int slot);
 void nm_pcall(nm_ctx *ctx, int nargs);
+/* Message handler: the error (any value, made a string) plus a traceback. */
+int nm_msgh(lua_State *L);
 /* Report an error that did not come from Lua (e.g. the software watchdog)
  * through the same policy as a callback error. */
 void nm_report_error(nm_ctx *ctx, const char *msg);

@@ -7,6 +7,28 @@
 
 #include "nm.h"
 
+static int class_tostring(lua_State *L) {
+  lua_getmetatable(L, 1);
+  lua_getfield(L, -1, "__name");
+  lua_pushfstring(L, "%s: %p", lua_tostring(L, -1), lua_touserdata(L, 1));
+  return 1;
+}
+
+void nm_class(lua_State *L, const char *tname, const luaL_Reg *methods, lua_CFunction gc) {
+  if (luaL_newmetatable(L, tname)) {
+    lua_pushstring(L, tname); /* 5.1 and 5.2 do not set __name themselves */
+    lua_setfield(L, -2, "__name");
+    lua_newtable(L);
+    nm_setfuncs(L, methods, 0);
+    lua_setfield(L, -2, "__index");
+    lua_pushcfunction(L, gc);
+    lua_setfield(L, -2, "__gc");
+    lua_pushcfunction(L, class_tostring);
+    lua_setfield(L, -2, "__tostring");
+  }
+  lua_pop(L, 1);
+}
+
 void *nm_obj_new(lua_State *L, size_t sz, const char *tname) {
   void *p = nm_newuserdata(L, sz);
   memset(p, 0, sz);

@@ -125,11 +125,6 @@ static int l_gc(lua_State *L) {
   return 0;
 }
 
-static int l_tostring(lua_State *L) {
-  lua_pushfstring(L, "net.server: %p", luaL_checkudata(L, 1, NM_TCP_SERVER));
-  return 1;
-}
-
 int nm_tcp_server_create(lua_State *L, int timeout_s) {
   nm_ctx_get(L);
   nm_srv_ud *ud = nm_obj_new(L, sizeof *ud, NM_TCP_SERVER);
@@ -140,14 +135,5 @@ int nm_tcp_server_create(lua_State *L, int timeout_s) {
 void nm_tcp_server_open(lua_State *L) {
   static const luaL_Reg methods[] = {
       {"listen", l_listen}, {"getaddr", l_getaddr}, {"close", l_close}, {NULL, NULL}};
-  if (luaL_newmetatable(L, NM_TCP_SERVER)) {
-    lua_newtable(L);
-    nm_setfuncs(L, methods, 0);
-    lua_setfield(L, -2, "__index");
-    lua_pushcfunction(L, l_gc);
-    lua_setfield(L, -2, "__gc");
-    lua_pushcfunction(L, l_tostring);
-    lua_setfield(L, -2, "__tostring");
-  }
-  lua_pop(L, 1);
+  nm_class(L, NM_TCP_SERVER, methods, l_gc);
 }

@@ -523,12 +523,6 @@ static int l_gc(lua_State *L) {
   return 0;
 }
 
-static int l_tostring(lua_State *L) {
-  nm_tcp_ud *ud = check_sock(L);
-  lua_pushfstring(L, "net.socket: %p", (void *)ud);
-  return 1;
-}
-
 int nm_tcp_socket_create(lua_State *L) {
   nm_ctx_get(L);
   nm_obj_new(L, sizeof(nm_tcp_ud), NM_TCP_SOCKET);
@@ -541,14 +535,5 @@ void nm_tcp_socket_open(lua_State *L) {
       {"send", l_send},       {"hold", l_hold},       {"unhold", l_unhold},
       {"dns", nm_sock_dns},   {"ttl", l_ttl},         {"getpeer", l_getpeer},
       {"getaddr", l_getaddr}, {NULL, NULL}};
-  if (luaL_newmetatable(L, NM_TCP_SOCKET)) {
-    lua_newtable(L);
-    nm_setfuncs(L, methods, 0);
-    lua_setfield(L, -2, "__index");
-    lua_pushcfunction(L, l_gc);
-    lua_setfield(L, -2, "__gc");
-    lua_pushcfunction(L, l_tostring);
-    lua_setfield(L, -2, "__tostring");
-  }
-  lua_pop(L, 1);
+  nm_class(L, NM_TCP_SOCKET, methods, l_gc);
 }

@@ -156,11 +156,6 @@ static int l_gc(lua_State *L) {
   return 0;
 }
 
-static int l_tostring(lua_State *L) {
-  lua_pushfstring(L, "tmr.timer: %p", luaL_checkudata(L, 1, TMR_TIMER));
-  return 1;
-}
-
 /* tmr.create() */
 static int l_create(lua_State *L) {
   nm_ctx *ctx = nm_ctx_get(L);
@@ -240,16 +235,7 @@ int luaopen_tmr(lua_State *L) {
       {"create", l_create}, {"now", l_now},     {"time", l_time},     {"delay", l_delay},
       {"wdclr", l_wdclr},   {"softwd", l_softwd}, {"ccount", l_ccount}, {NULL, NULL}};
   nm_ctx_get(L);
-  if (luaL_newmetatable(L, TMR_TIMER)) {
-    lua_newtable(L);
-    nm_setfuncs(L, methods, 0);
-    lua_setfield(L, -2, "__index");
-    lua_pushcfunction(L, l_gc);
-    lua_setfield(L, -2, "__gc");
-    lua_pushcfunction(L, l_tostring);
-    lua_setfield(L, -2, "__tostring");
-  }
-  lua_pop(L, 1);
+  nm_class(L, TMR_TIMER, methods, l_gc);
   nm_newlib(L, funcs);
   lua_pushinteger(L, MODE_SINGLE);
   lua_setfield(L, -2, "ALARM_SINGLE");

@@ -11,7 +11,7 @@ trap 'rm -rf "$tmp"' EXIT
 abi=$($LUA -e 'print((_VERSION:gsub("Lua ", "")))' 2>/dev/null)
 [ "$LUA" = luajit ] && abi=5.1
 lua_opt=$(case $LUA in luajit) echo luajit;; *) echo "$abi";; esac)
-make -s install LUA="$lua_opt" PREFIX=/opt/nm DESTDIR="$tmp/dest" >"$tmp/log" 2>&1
+make -s install BUILD="$(dirname "${NETMCU:-build/netmcu}")" LUA="$lua_opt" PREFIX=/opt/nm DESTDIR="$tmp/dest" >"$tmp/log" 2>&1
 check "make install succeeds" [ $? -eq 0 ]
 root="$tmp/dest/opt/nm"
 check "runtime installed" [ -x "$root/bin/netmcu" ]
@@ -20,6 +20,6 @@ check "man page installed" [ -f "$root/share/man/man1/netmcu.1" ]
 out=$(LUA_CPATH="$root/lib/lua/$abi/?.so" $LUA -e 'local n = require "net"; local t = require "tmr"; print(n.TCP, t.ALARM_AUTO)' 2>&1)
 check "installed module loads in stock $LUA" [ "$out" = "$(printf '1\t2')" ]
 check "installed runtime runs" [ "$("$root/bin/netmcu" -e 'print(net.UDP)')" = 2 ]
-make -s uninstall LUA="$lua_opt" PREFIX=/opt/nm DESTDIR="$tmp/dest" >>"$tmp/log" 2>&1
+make -s uninstall BUILD="$(dirname "${NETMCU:-build/netmcu}")" LUA="$lua_opt" PREFIX=/opt/nm DESTDIR="$tmp/dest" >>"$tmp/log" 2>&1
 check "make uninstall removes every file" [ -z "$(find "$tmp/dest" -type f -o -type l)" ]
 plan
