@@ -38,7 +38,7 @@ LMOD := $(DESTDIR)$(PREFIX)/lib/lua/$(LUA_ABI)
 
 .PHONY: all check-deps test-deps check test test-asan asan demo install uninstall clean bench
 
-all: check-deps $(BUILD)/netmcu $(BUILD)/net.so $(BUILD)/tmr.so
+all: check-deps $(BUILD)/netmcu $(BUILD)/net.so $(BUILD)/tmr.so $(BUILD)/node.so
 
 check-deps:
 	@sh scripts/setup.sh $(if $(filter 5.3,$(LUA)),build,all)
@@ -56,8 +56,9 @@ $(BUILD)/netmcu: $(BUILD)/obj/main.o $(OBJS)
 $(BUILD)/net.so: $(OBJS)
 	$(CC) $(LDFLAGS) -shared -o $@ $^ $(UV_LIBS) -lm
 
-# `require "tmr"` finds luaopen_tmr in the same library (one loop per state).
-$(BUILD)/tmr.so: $(BUILD)/net.so
+# `require "tmr"` and `require "node"` find their luaopen_ in the same
+# library (one loop per state).
+$(BUILD)/tmr.so $(BUILD)/node.so: $(BUILD)/net.so
 	ln -sf net.so $@
 
 test-deps:
@@ -91,10 +92,11 @@ install: all
 	install -m 755 $(BUILD)/netmcu $(DESTDIR)$(PREFIX)/bin/netmcu
 	install -m 644 $(BUILD)/net.so $(LMOD)/net.so
 	ln -sf net.so $(LMOD)/tmr.so
+	ln -sf net.so $(LMOD)/node.so
 	install -m 644 docs/netmcu.1 $(DESTDIR)$(PREFIX)/share/man/man1/netmcu.1
 
 uninstall:
-	rm -f $(DESTDIR)$(PREFIX)/bin/netmcu $(LMOD)/net.so $(LMOD)/tmr.so \
+	rm -f $(DESTDIR)$(PREFIX)/bin/netmcu $(LMOD)/net.so $(LMOD)/tmr.so $(LMOD)/node.so \
 	  $(DESTDIR)$(PREFIX)/share/man/man1/netmcu.1
 
 clean:

@@ -134,7 +134,7 @@ int nm_run(nm_ctx *ctx, lua_State *L) {
   lua_State *prev = ctx->L;
   ctx->L = L;
   ctx->running = 1;
-  while (!ctx->failed && !ctx->stop_signal) {
+  while (!nm_stopping(ctx)) {
     if (uv_run(&ctx->loop, UV_RUN_DEFAULT) == 0) break;
   }
   ctx->running = 0;
@@ -210,12 +210,16 @@ typedef struct {
 static int emit_trampoline(lua_State *L) {
   emit_frame *f = lua_touserdata(L, 1);
   lua_rawgeti(L, LUA_REGISTRYINDEX, f->ref);
-  if (nm_cb_get(L, -1, f->slot) != LUA_TFUNCTION) {
-    lua_pop(L, 1);
-    if (f->alt == 0 || nm_cb_get(L, -1, f->alt) != LUA_TFUNCTION) return 0;
+  if (f->slot == 0) { /* a bare function */
+    if (lua_type(L, -1) != LUA_TFUNCTION) return 0;
+  } else {
+    if (nm_cb_get(L, -1, f->slot) != LUA_TFUNCTION) {
+      lua_pop(L, 1);
+      if (f->alt == 0 || nm_cb_get(L, -1, f->alt) != LUA_TFUNCTION) return 0;
+    }
+    lua_insert(L, -2); /* fn, obj */
   }
-  lua_insert(L, -2); /* fn, obj */
-  int fn = lua_gettop(L) - 1;
+  int fn = lua_gettop(L) - (f->slot == 0 ? 0 : 1);
   if (f->push != NULL) f->push(L, f->arg);
   f->called = 1;
   lua_call(L, lua_gettop(L) - fn, 0);

@@ -98,8 +98,94 @@ static int finish(lua_State *L, nm_ctx *ctx, int status) {
   return status;
 }
 
+/* What to run, from the command line. */
+typedef struct {
+  int argc;
+  char **argv;
+  int script;       /* index of the script in argv, argc if none */
+  char *stdin_text; /* the script read from standard input ("-") */
+  size_t stdin_len;
+} job;
+
+#define RESTART (-1)
+
+static int load_script(lua_State *L, const job *j) {
+  if (j->stdin_text != NULL) return luaL_loadbuffer(L, j->stdin_text, j->stdin_len, "=stdin");
+  return luaL_loadfile(L, j->argv[j->script]);
+}
+
+/* One life of the script: a fresh Lua state, the script, the loop.
+ * Returns the exit status, or RESTART after node.restart(). */
+static int run_once(const job *j) {
+  lua_State *L = luaL_newstate();
+  if (L == NULL) {
+    fprintf(stderr, "%s: cannot create Lua state\n", progname);
+    return 1;
+  }
+  luaL_openlibs(L);
+  open_module(L, "net", luaopen_net);
+  open_module(L, "tmr", luaopen_tmr);
+  open_module(L, "node", luaopen_node);
+  nm_ctx *ctx = nm_ctx_get(L);
+  ctx->can_restart = 1;
+  uv_signal_t sigint, sigterm;
+  watch_signal(ctx, &sigint, SIGINT);
+  watch_signal(ctx, &sigterm, SIGTERM);
+  create_arg_table(L, j->argv, j->argc, j->script == j->argc ? 0 : j->script);
+
+  /* -e chunks, in order, then the script with its arguments as `...`. */
+  for (int i = 1; i < j->script; i++) {
+    if (strcmp(j->argv[i], "-e") != 0) continue;
+    const char *chunk = j->argv[++i];
+    if (luaL_loadbuffer(L, chunk, strlen(chunk), "=(command line)") != 0 || docall(L, 0) != 0) {
+      report(L);
+      return finish(L, ctx, 1);
+    }
+  }
+  if (j->script < j->argc) {
+    if (load_script(L, j) != 0) {
+      report(L);
+      return finish(L, ctx, 1);
+    }
+    int nargs = j->argc - j->script - 1;
+    luaL_checkstack(L, nargs, "too many arguments");
+    for (int i = j->script + 1; i < j->argc; i++) lua_pushstring(L, j->argv[i]);
+    if (docall(L, nargs) != 0 && !ctx->restart) {
+      report(L);
+      return finish(L, ctx, 1);
+    }
+  }
+
+  /* The loop, through the same call a stock interpreter uses. */
+  if (!ctx->restart) {
+    lua_pushcfunction(L, nm_net_run);
+    if (lua_pcall(L, 0, 0, 0) != 0) {
+      report(L);
+      return finish(L, ctx, 1);
+    }
+  }
+  int status = ctx->restart ? RESTART : ctx->stop_signal ? 128 + ctx->stop_signal : 0;
+  return finish(L, ctx, status);
+}
+
+static char *read_all(FILE *f, size_t *len) {
+  size_t cap = 4096, n = 0;
+  char *buf = malloc(cap);
+  size_t got;
+  while (buf != NULL && (got = fread(buf + n, 1, cap - n, f)) > 0) {
+    n += got;
+    if (n == cap) {
+      char *bigger = realloc(buf, cap *= 2);
+      if (bigger == NULL) free(buf);
+      buf = bigger;
+    }
+  }
+  *len = n;
+  return buf;
+}
+
 int main(int argc, char **argv) {
-  int script = argc; /* index of the script in argv, argc if none */
+  job j = {argc, argv, argc, NULL, 0};
   int have_chunk = 0;
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
@@ -117,69 +203,36 @@ int main(int argc, char **argv) {
       }
       have_chunk = 1;
     } else if (strcmp(a, "--") == 0) {
-      if (i + 1 < argc) script = i + 1;
+      if (i + 1 < argc) j.script = i + 1;
       break;
     } else if (a[0] == '-' && a[1] != '\0') {
       fprintf(stderr, "%s: unrecognized option '%s'\n", progname, a);
       usage(stderr);
       return 1;
     } else {
-      script = i;
+      j.script = i;
       break;
     }
   }
-  if (script == argc && !have_chunk) {
+  if (j.script == argc && !have_chunk) {
     fprintf(stderr, "%s: no script given\n", progname);
     usage(stderr);
     return 1;
   }
+  if (j.script < argc && strcmp(argv[j.script], "-") == 0) {
+    /* kept, so node.restart() can run it again */
+    j.stdin_text = read_all(stdin, &j.stdin_len);
+    if (j.stdin_text == NULL) {
+      fprintf(stderr, "%s: cannot read the script from stdin\n", progname);
+      return 1;
+    }
+  }
 
   setvbuf(stdout, NULL, _IOLBF, 0); /* like the device's serial console */
   raise_fd_limit();
-  lua_State *L = luaL_newstate();
-  if (L == NULL) {
-    fprintf(stderr, "%s: cannot create Lua state\n", progname);
-    return 1;
+  int status;
+  while ((status = run_once(&j)) == RESTART) {
   }
-  luaL_openlibs(L);
-  open_module(L, "net", luaopen_net);
-  open_module(L, "tmr", luaopen_tmr);
-  nm_ctx *ctx = nm_ctx_get(L);
-  uv_signal_t sigint, sigterm;
-  watch_signal(ctx, &sigint, SIGINT);
-  watch_signal(ctx, &sigterm, SIGTERM);
-  create_arg_table(L, argv, argc, script == argc ? 0 : script);
-
-  /* -e chunks, in order, then the script with its arguments as `...`. */
-  for (int i = 1; i < script; i++) {
-    if (strcmp(argv[i], "-e") != 0) continue;
-    const char *chunk = argv[++i];
-    if (luaL_loadbuffer(L, chunk, strlen(chunk), "=(command line)") != 0 || docall(L, 0) != 0) {
-      report(L);
-      return finish(L, ctx, 1);
-    }
-  }
-  if (script < argc) {
-    const char *path = strcmp(argv[script], "-") == 0 ? NULL : argv[script];
-    if (luaL_loadfile(L, path) != 0) {
-      report(L);
-      return finish(L, ctx, 1);
-    }
-    int nargs = argc - script - 1;
-    luaL_checkstack(L, nargs, "too many arguments");
-    for (int i = script + 1; i < argc; i++) lua_pushstring(L, argv[i]);
-    if (docall(L, nargs) != 0) {
-      report(L);
-      return finish(L, ctx, 1);
-    }
-  }
-
-  /* The loop, through the same call a stock interpreter uses. */
-  lua_pushcfunction(L, nm_net_run);
-  if (lua_pcall(L, 0, 0, 0) != 0) {
-    report(L);
-    return finish(L, ctx, 1);
-  }
-  int sig = ctx->stop_signal;
-  return finish(L, ctx, sig ? 128 + sig : 0);
+  free(j.stdin_text);
+  return status;
 }

@@ -71,6 +71,9 @@ typedef struct nm_ctx {
   int msgh_ref, emit_ref; /* C functions for nm_emit, fetched allocation-free */
   int running;
   int stop_signal;       /* set by the runtime's signal watchers */
+  int restart;           /* node.restart() asked the runtime to start over */
+  int can_restart;       /* set by the runtime: node.restart() is possible */
+  struct nm_tasks *tasks; /* node.task.post queues, owned by node.c */
   int closed;            /* loop shut down (lua_close in progress) */
   uint64_t start_ns;     /* uv_hrtime() at creation, for tmr.now/time */
   struct nm_dns *dns;    /* resolver state, owned by dns.c (created lazily) */
@@ -133,7 +136,8 @@ void nm_unanchor(lua_State *L, int *ref);
 typedef void (*nm_pusher)(lua_State *L, void *arg);
 
 /* From a libuv callback: call the callback in `slot` (or, if that has
- * none, in `alt`; 0 for no alternative) of the object anchored by `ref`,
+ * none, in `alt`; 0 for no alternative) of the object anchored by `ref`
+ * (with slot 0, ref is the function itself and no object is passed),
  * with the object and what push(L, arg) adds.  Everything — fetching the
  * callback, building the arguments, the call — runs in protected mode with
  * a traceback handler, so no Lua error (memory errors included) unwinds
@@ -151,7 +155,10 @@ int nm_msgh(lua_State *L);
  * through the same policy as a callback error. */
 void nm_report_error(nm_ctx *ctx, const char *msg);
 /* May Lua be called now?  (False after an uncaught error.) */
-static inline int nm_lua_ok(const nm_ctx *ctx) { return ctx->running && !ctx->failed; }
+static inline int nm_stopping(const nm_ctx *ctx) {
+  return ctx->failed || ctx->stop_signal || ctx->restart;
+}
+static inline int nm_lua_ok(const nm_ctx *ctx) { return ctx->running && !nm_stopping(ctx); }
 
 /* ---- argument checks (SPEC 1) ---- */
 /* An integer port 0-65535 at idx, else a Lua error naming the argument. */
@@ -186,5 +193,6 @@ int luaopen_net(lua_State *L);
 /* net.run(), also called by the runtime. */
 int nm_net_run(lua_State *L);
 int luaopen_tmr(lua_State *L);
+int luaopen_node(lua_State *L);
 
 #endif

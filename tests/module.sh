@@ -50,4 +50,10 @@ local srv = net.createServer(); srv:listen(0, "127.0.0.1", function() end)
 print("exiting with a listening server")' 2>&1); rc=$?
 check "lua_close with an open server exits cleanly" [ $rc -eq 0 -a "$out" = "exiting with a listening server" ] ||
   echo "$out" | sed 's/^/#   /'
+out=$(LUA_CPATH="$CPATH" timeout 10 "$LUA" -e 'local node = require "node"
+node.task.post(function(p) print("task", p) end)
+print(pcall(node.restart))
+require("net").run()' 2>&1); rc=$?
+check "require node: task.post runs in net.run(); restart needs the runtime" \
+  [ $rc -eq 0 -a "$out" = "$(printf 'false\tnode.restart needs the netmcu runtime\ntask\t1')" ] || echo "$out" | sed 's/^/#   /'
 plan

@@ -67,6 +67,28 @@ printf 'local function f() error("top-level") end\nf()\n' > "$tmp/toperr.lua"
 timeout 10 $NM "$tmp/toperr.lua" 2>"$tmp/err"; rc=$?
 check "error in the script exits 1 with a traceback" [ $rc -eq 1 ] && grep -q "^netmcu: .*top-level" "$tmp/err" && grep -q "stack traceback:" "$tmp/err"
 
+cat > "$tmp/restart.lua" <<'L'
+local path = ...
+local f = io.open(path, "a"); f:write("run\n"); f:close()
+local runs = 0
+for _ in io.lines(path) do runs = runs + 1 end
+-- a server and a timer from this life must not survive into the next one
+local srv = net.createServer()
+srv:listen(0, "127.0.0.1", function() end)
+if runs < 3 then
+  tmr.create():alarm(5, tmr.ALARM_SINGLE, function() node.restart() end)
+else
+  srv:close()
+  print("runs " .. runs .. (LEAK == nil and " fresh" or " stale"))
+  LEAK = true
+end
+LEAK = true
+L
+out=$(timeout 10 $NM "$tmp/restart.lua" "$tmp/runs.txt"); rc=$?
+check "node.restart() re-runs the script in a fresh state" [ $rc -eq 0 -a "$out" = "runs 3 fresh" ]
+out=$(timeout 10 $NM - "$tmp/stdin_runs.txt" < "$tmp/restart.lua" 2>&1 | head -5); rc=$?
+check "node.restart() with the script from stdin" [ "$out" = "runs 3 fresh" ]
+
 cat > "$tmp/serve.lua" <<'L'
 local srv = net.createServer()
 srv:listen(0, "127.0.0.1", function(c) c:on("receive", function(s, d) s:send(d) end) end)
