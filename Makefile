@@ -87,6 +87,12 @@ test-asan: asan test-deps
 demo: all
 	$(BUILD)/netmcu examples/http_server.lua
 
+# Benchmarks against the peers (raw C on libuv, Node.js, luv, copas);
+# writes docs/PERFORMANCE.md.  Needs: scripts/setup.sh bench
+bench: all
+	@sh scripts/setup.sh bench
+	sh bench/run.sh
+
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(LMOD) $(DESTDIR)$(PREFIX)/share/man/man1
 	install -m 755 $(BUILD)/netmcu $(DESTDIR)$(PREFIX)/bin/netmcu
