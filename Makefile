@@ -36,7 +36,7 @@ OBJS := $(SRCS:src/%.c=$(BUILD)/obj/%.o)
 
 LMOD := $(DESTDIR)$(PREFIX)/lib/lua/$(LUA_ABI)
 
-.PHONY: all check-deps test-deps check test test-asan asan demo install uninstall clean bench
+.PHONY: rock install-rock all check-deps test-deps check test test-asan asan demo install uninstall clean bench
 
 all: check-deps $(BUILD)/netmcu $(BUILD)/net.so $(BUILD)/tmr.so $(BUILD)/node.so
 
@@ -56,10 +56,10 @@ $(BUILD)/netmcu: $(BUILD)/obj/main.o $(OBJS)
 $(BUILD)/net.so: $(OBJS)
 	$(CC) $(LDFLAGS) -shared -o $@ $^ $(UV_LIBS) -lm
 
-# `require "tmr"` and `require "node"` find their luaopen_ in the same
-# library (one loop per state).
-$(BUILD)/tmr.so $(BUILD)/node.so: $(BUILD)/net.so
-	ln -sf net.so $@
+# tmr.so and node.so are shims that open their module from net.so, so a
+# state has one loop however the files are copied (src/shim/modshim.c).
+$(BUILD)/tmr.so $(BUILD)/node.so: $(BUILD)/%.so: src/shim/modshim.c | $(BUILD)/obj
+	$(CC) $(CFLAGS) -DNM_SHIM_NAME=$* -shared -o $@ $<
 
 test-deps:
 	@sh scripts/setup.sh test
@@ -93,12 +93,22 @@ bench: all
 	@sh scripts/setup.sh bench
 	sh bench/run.sh
 
+# For LuaRocks (netmcu-*.rockspec): the modules only, with the include and
+# library directories LuaRocks found instead of pkg-config.
+ROCK_CFLAGS = -I$(LUA_INCDIR) $(if $(UV_INCDIR),-I$(UV_INCDIR)) $(if $(CARES_INCDIR),-I$(CARES_INCDIR))
+ROCK_LIBS = $(if $(UV_LIBDIR),-L$(UV_LIBDIR)) $(if $(CARES_LIBDIR),-L$(CARES_LIBDIR)) -luv -lcares -lm
+rock:
+	$(MAKE) BUILD=build-rock DEPS_CFLAGS='$(ROCK_CFLAGS)' UV_LIBS='$(ROCK_LIBS)' \
+	  build-rock/net.so build-rock/tmr.so build-rock/node.so
+
+install-rock:
+	install -d $(INST_LIBDIR)
+	install -m 644 build-rock/net.so build-rock/tmr.so build-rock/node.so $(INST_LIBDIR)/
+
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(LMOD) $(DESTDIR)$(PREFIX)/share/man/man1
 	install -m 755 $(BUILD)/netmcu $(DESTDIR)$(PREFIX)/bin/netmcu
-	install -m 644 $(BUILD)/net.so $(LMOD)/net.so
-	ln -sf net.so $(LMOD)/tmr.so
-	ln -sf net.so $(LMOD)/node.so
+	install -m 644 $(BUILD)/net.so $(BUILD)/tmr.so $(BUILD)/node.so $(LMOD)/
 	install -m 644 docs/netmcu.1 $(DESTDIR)$(PREFIX)/share/man/man1/netmcu.1
 
 uninstall:

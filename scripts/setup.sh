@@ -9,7 +9,7 @@
 set -u
 what=${1:-build}
 build="gcc make pkg-config libc6-dev libuv1-dev libc-ares-dev liblua5.3-dev"
-test="$build lua5.3 dnsmasq-base iproute2 curl procps"
+test="$build lua5.3 dnsmasq-base iproute2 curl procps luarocks"
 all="$test liblua5.1-0-dev lua5.1 liblua5.4-dev lua5.4 libluajit-5.1-dev luajit"
 case $what in
   build) want=$build ;;
