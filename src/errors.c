@@ -2,6 +2,8 @@
  * lwIP error codes and wording (SPEC 1).  docs/ERRORS.md shows this table. */
 #include <string.h>
 
+#include <ares.h>
+
 #include "nm.h"
 
 /* lwIP's codes, as NodeMCU passes them to callbacks. */
@@ -63,6 +65,25 @@ const char *nm_errword(int uverr) {
     case ERR_RST: return "connection reset";
     case ERR_USE: return "address in use";
     default: return "connection closed";
+  }
+}
+
+/* c-ares statuses become the getaddrinfo-style libuv errors the resolver
+ * reports; the table above then gives -4 for every failed lookup. */
+int nm_ares_to_uv(int status) {
+  switch (status) {
+    case ARES_ENODATA:
+    case ARES_ENOTFOUND:
+    case ARES_EBADNAME:
+    case ARES_EBADFAMILY: return UV_EAI_NONAME;
+    case ARES_ETIMEOUT:
+    case ARES_ESERVFAIL:
+    case ARES_EREFUSED:
+    case ARES_ECONNREFUSED: return UV_EAI_AGAIN;
+    case ARES_ENOMEM: return UV_EAI_MEMORY;
+    case ARES_ECANCELLED:
+    case ARES_EDESTRUCTION: return UV_EAI_CANCELED;
+    default: return UV_EAI_FAIL;
   }
 }
 

@@ -116,6 +116,12 @@ enum nm_slot {
 /* Registers the metatable of an object type: methods, __gc, a __tostring
  * that shows tname and the address. */
 void nm_class(lua_State *L, const char *tname, const luaL_Reg *methods, lua_CFunction gc);
+/* What TCP and UDP socket objects start with.  close() bumps the epoch, so
+ * that work started before it (a sock:dns lookup) no longer calls back. */
+typedef struct nm_sock_common {
+  unsigned epoch;
+} nm_sock_common;
+
 /* Pushes a new userdata of size sz with metatable tname. */
 void *nm_obj_new(lua_State *L, size_t sz, const char *tname);
 /* Sets slot of the object at idx to the value on top (popped; nil clears). */
@@ -146,9 +152,7 @@ typedef void (*nm_pusher)(lua_State *L, void *arg);
 int nm_emit(nm_ctx *ctx, int ref, int slot, int alt, nm_pusher push, void *arg);
 void nm_push_integer(lua_State *L, void *int_ptr);       /* pusher: an int */
 void nm_push_ip_or_nil(lua_State *L, void *in_addr_or_null); /* pusher: "a.b.c.d" or nil */
-/* TRANSITION (udp_socket.c only, to be replaced by nm_emit). */
-int nm_cb_prepare(nm_ctx *ctx, int ref, int slot);
-void nm_pcall(nm_ctx *ctx, int nargs);
+
 /* Message handler: the error (any value, made a string) plus a traceback. */
 int nm_msgh(lua_State *L);
 /* Report an error that did not come from Lua (e.g. the software watchdog)
@@ -173,6 +177,8 @@ void nm_push_ip4(lua_State *L, const struct in_addr *addr);
 int nm_push_sockaddr(lua_State *L, const struct sockaddr *sa);
 
 /* ---- errors (errors.c): libuv status -> NodeMCU code and wording ---- */
+/* A c-ares status as the libuv error the resolver reports (UV_EAI_*). */
+int nm_ares_to_uv(int ares_status);
 int nm_errcode(int uverr);
 const char *nm_errword(int uverr);
 /* Raise a Lua error for a failed OS call: the lwIP wording, with the OS

@@ -100,19 +100,6 @@ void nm_unanchor(lua_State *L, int *ref) {
   *ref = LUA_NOREF;
 }
 
-int nm_cb_prepare(nm_ctx *ctx, int ref, int slot) {
-  if (!nm_lua_ok(ctx) || ref == LUA_NOREF) return 0;
-  lua_State *L = ctx->L;
-  luaL_checkstack(L, 8, "netmcu callback");
-  lua_rawgeti(L, LUA_REGISTRYINDEX, ref);
-  if (nm_cb_get(L, -1, slot) != LUA_TFUNCTION) {
-    lua_pop(L, 2);
-    return 0;
-  }
-  lua_insert(L, -2); /* fn, obj */
-  return 1;
-}
-
 /* ---- argument checks ---- */
 
 long long nm_checkrange(lua_State *L, int idx, long long lo, long long hi) {

@@ -18,6 +18,7 @@ struct nm_dns_req;
 
 /* The Lua object: a pointer to the state of its current connection. */
 typedef struct nm_tcp_ud {
+  nm_sock_common c;
   nm_tcp *s;
 } nm_tcp_ud;
 
@@ -35,6 +36,7 @@ struct nm_tcp {
   int ref;                  /* anchor of the Lua object while attached */
   uint8_t phase;
   uint8_t held;
+  uint8_t in_dns_cb;        /* 1: connect's dns callback runs; 2: it closed s */
   unsigned writes;          /* write requests not yet completed */
   nm_link link;             /* in the idle list, or once closed, lingering */
   uint64_t deadline;        /* last activity (idle) or linger end, uv_now ms */

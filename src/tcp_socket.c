@@ -88,7 +88,10 @@ static void tcp_abort(nm_tcp *s) {
   if (s->phase == NM_RESOLVING) {
     if (s->dns != NULL) nm_dns_cancel(s->dns);
     s->dns = NULL;
-    tcp_free(s);
+    if (s->in_dns_cb)
+      s->in_dns_cb = 2; /* connect_dns_cb still uses s: it frees it */
+    else
+      tcp_free(s);
     return;
   }
   s->phase = NM_CLOSING;
@@ -317,8 +320,14 @@ static void connect_dns_cb(void *arg, int status, const struct in_addr *addr) {
   nm_tcp *s = arg;
   nm_ctx *ctx = s->ctx;
   s->dns = NULL;
+  s->in_dns_cb = 1;
   nm_emit(ctx, s->ref, NM_CB_DNS, 0, nm_push_ip_or_nil, (void *)addr);
-  if (s->ud == NULL || s->phase != NM_RESOLVING) return; /* the callback closed it */
+  if (s->in_dns_cb == 2) { /* the callback closed the socket */
+    tcp_free(s);
+    return;
+  }
+  s->in_dns_cb = 0;
+  if (s->ud == NULL || s->phase != NM_RESOLVING) return;
   if (status != 0) {
     tcp_end(s, nm_errcode(UV_EAI_NONAME), 0);
     return;
@@ -449,6 +458,7 @@ static int l_close(lua_State *L) {
   nm_tcp_ud *ud = check_sock(L);
   nm_tcp *s = ud->s;
   if (s == NULL) return luaL_error(L, "not connected");
+  ud->c.epoch++;
   tcp_detach(s);
   tcp_close_gracefully(s);
   return 0;

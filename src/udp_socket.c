@@ -16,6 +16,7 @@ typedef struct nm_udp nm_udp;
 
 /* The Lua object: a pointer to the state of its current binding. */
 typedef struct {
+  nm_sock_common c;
   nm_udp *s;
 } nm_udp_ud;
 
@@ -259,6 +260,7 @@ static int l_on(lua_State *L) {
 static int l_close(lua_State *L) {
   nm_udp_ud *ud = check_udp(L);
   if (ud->s == NULL) return luaL_error(L, "not connected");
+  ud->c.epoch++;
   udp_shut(ud->s);
   return 0;
 }
