@@ -98,6 +98,7 @@ bench: all
 ROCK_CFLAGS = -I$(LUA_INCDIR) $(if $(UV_INCDIR),-I$(UV_INCDIR)) $(if $(CARES_INCDIR),-I$(CARES_INCDIR))
 ROCK_LIBS = $(if $(UV_LIBDIR),-L$(UV_LIBDIR)) $(if $(CARES_LIBDIR),-L$(CARES_LIBDIR)) -luv -lcares -lm
 rock:
+	rm -rf build-rock # LuaRocks may build for another Lua version each time
 	$(MAKE) BUILD=build-rock DEPS_CFLAGS='$(ROCK_CFLAGS)' UV_LIBS='$(ROCK_LIBS)' \
 	  build-rock/net.so build-rock/tmr.so build-rock/node.so
 

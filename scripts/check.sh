@@ -1,19 +1,32 @@
 #!/bin/sh
-# scripts/check.sh - the whole suite twice: on the normal build and on the
-# ASan+UBSan build; prints one closing "N passed, N failed" line for both.
+# scripts/check.sh - every test: the suite on the Lua 5.3 build, on the
+# ASan+UBSan build (with the API fuzzer's longer budget), and on Lua 5.1,
+# 5.4 and LuaJIT builds; one closing "N passed, N failed" line for all.
+#   LUAS="5.1 5.4 luajit"   the other Lua versions (set to "" to skip)
+#   NETMCU_FUZZ_SECONDS     fuzzer budget of the sanitized run (CI: 120)
 cd "$(dirname "$0")/.." || exit 2
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 status=0
-for target in test test-asan; do
-  echo "==== make $target"
-  make --no-print-directory $target 2>&1 | tee -a "$log" || status=1
+runs=0
+run() {
+  echo "==== make $*"
+  runs=$((runs + 1))
+  make --no-print-directory "$@" 2>&1 | tee -a "$log"
+}
+run test
+if [ -n "${CI:-}" ]; then fuzz=${NETMCU_FUZZ_SECONDS:-120}; else fuzz=${NETMCU_FUZZ_SECONDS:-}; fi
+NETMCU_FUZZ_SECONDS=$fuzz run test-asan
+for v in ${LUAS-5.1 5.4 luajit}; do
+  run test LUA="$v" BUILD="build-$v"
 done
-p=$(sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed.*/\1/p' "$log" | awk '{s+=$1} END {print s+0}')
-f=$(sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed.*/\2/p' "$log" | awk '{s+=$1} END {print s+0}')
-k=$(sed -n 's/.* failed, \([0-9]*\) skipped.*/\1/p' "$log" | awk '{s+=$1} END {print s+0}')
-runs=$(grep -c '^[0-9]* passed, [0-9]* failed' "$log")
-[ "$runs" -eq 2 ] || { echo "a suite run did not finish"; f=$((f + 1)); status=1; }
+total() { sed -n "s/^\([0-9]*\) passed, \([0-9]*\) failed, \([0-9]*\) skipped.*/\\$1/p" "$log" | awk '{s+=$1} END {print s+0}'; }
+p=$(total 1) f=$(total 2) k=$(total 3)
+done_runs=$(grep -c '^[0-9]* passed, [0-9]* failed' "$log")
+if [ "$done_runs" -ne "$runs" ]; then
+  echo "$((runs - done_runs)) of $runs suite runs did not finish"
+  f=$((f + runs - done_runs))
+fi
 [ "$f" -eq 0 ] || status=1
 echo "$p passed, $f failed, $k skipped"
 exit $status

@@ -152,7 +152,7 @@ static int l_heap(lua_State *L) {
     fclose(f);
   }
   if (avail < 0) avail = (long long)sysconf(_SC_AVPHYS_PAGES) * sysconf(_SC_PAGESIZE);
-  lua_pushnumber(L, (lua_Number)avail);
+  lua_pushinteger(L, (lua_Integer)avail);
   return 1;
 }
 
@@ -160,7 +160,7 @@ static int l_heap(lua_State *L) {
  * firmware returns second (always 0 here: 2^53 us is 285 years). */
 static int l_uptime(lua_State *L) {
   nm_ctx *ctx = nm_ctx_get(L);
-  lua_pushnumber(L, (lua_Number)((uv_hrtime() - ctx->start_ns) / 1000));
+  lua_pushinteger(L, (lua_Integer)((uv_hrtime() - ctx->start_ns) / 1000));
   lua_pushinteger(L, 0);
   return 2;
 }
