@@ -144,6 +144,51 @@ T.test("connect on a connecting socket raises already connected", function(done)
   end)
 end)
 
+T.test("sends made while connecting or resolving go out once connected", function(done)
+  local got = {}
+  local srv, port
+  srv, port = server(function(c)
+    c:on("receive", function(_, d)
+      got[#got + 1] = d
+      local all = table.concat(got)
+      if all:find("by-ip-2", 1, true) and all:find("by-name-2", 1, true) then
+        T.ok(all:find("by-ip-1by-ip-2", 1, true) ~= nil, "both sends made while connecting, in order")
+        T.ok(all:find("by-name-1by-name-2", 1, true) ~= nil, "both sends made while resolving, in order")
+        srv:close(); done()
+      end
+    end)
+  end)
+  local a = net.createConnection()
+  a:connect(port, "127.0.0.1")
+  a:send("by-ip-1"); a:send("by-ip-2", function(s) s:close() end)
+  local b = net.createConnection()
+  b:connect(port, "localhost") -- /etc/hosts, through the resolver
+  b:send("by-name-1"); b:send("by-name-2", function(s) s:close() end)
+end)
+
+T.test("srv:close() stops listening; accepted connections stay open", function(done)
+  local srv, port
+  srv, port = server(function(c)
+    c:on("receive", function(s, d) s:send(d .. "!") end)
+  end)
+  local c = net.createConnection()
+  c:on("connection", function(s)
+    srv:close()
+    T.eq(srv:getaddr(), nil, "server no longer listening")
+    s:send("still")
+  end)
+  c:on("receive", function(s, d)
+    T.eq(d, "still!", "the accepted connection still answers")
+    local late = net.createConnection()
+    late:on("disconnection", function(_, code)
+      T.eq(code, -9, "a new connection is refused")
+      s:close(); done()
+    end)
+    late:connect(port)
+  end)
+  c:connect(port)
+end)
+
 T.test("listen function runs before data, connection callback after it", function(done)
   local order = {}
   local srv, port
