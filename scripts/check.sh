@@ -16,7 +16,7 @@ run() {
 }
 run test
 if [ -n "${CI:-}" ]; then fuzz=${NETMCU_FUZZ_SECONDS:-120}; else fuzz=${NETMCU_FUZZ_SECONDS:-}; fi
-NETMCU_FUZZ_SECONDS=$fuzz run test-asan
+run test-asan NETMCU_FUZZ_SECONDS="$fuzz"
 for v in ${LUAS-5.1 5.4 luajit}; do
   run test LUA="$v" BUILD="build-$v"
 done

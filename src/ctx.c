@@ -111,7 +111,18 @@ void nm_defer_push(nm_ctx *ctx, nm_defer *d, void (*fn)(nm_defer *)) {
 }
 
 void nm_defer_cancel(nm_ctx *ctx, nm_defer *d) {
-  nm_defer **pp = &ctx->defer_head;
+  /* A node of the batch being drained may be cancelled (and freed) by a
+   * call that ran before it in the same batch: unlink it from there too,
+   * else the drain reads freed memory (found by tests/fuzz: a socket
+   * closed while its DNS answer for a literal was queued). */
+  nm_defer **pp = &ctx->defer_run;
+  while (*pp != NULL && *pp != d) pp = &(*pp)->next;
+  if (*pp != NULL) {
+    *pp = d->next;
+    d->next = NULL;
+    return;
+  }
+  pp = &ctx->defer_head;
   while (*pp != NULL && *pp != d) pp = &(*pp)->next;
   if (*pp == NULL) return;
   *pp = d->next;
@@ -122,12 +133,12 @@ void nm_defer_cancel(nm_ctx *ctx, nm_defer *d) {
  * the next turn, so a callback that re-queues itself cannot starve I/O. */
 static void defer_idle_cb(uv_idle_t *h) {
   nm_ctx *ctx = h->loop->data;
-  nm_defer *list = ctx->defer_head;
+  ctx->defer_run = ctx->defer_head;
   ctx->defer_head = NULL;
   ctx->defer_tail = &ctx->defer_head;
-  while (list != NULL) {
-    nm_defer *d = list;
-    list = d->next;
+  while (ctx->defer_run != NULL) {
+    nm_defer *d = ctx->defer_run;
+    ctx->defer_run = d->next;
     d->next = NULL;
     d->fn(d);
   }
@@ -162,6 +173,7 @@ static void close_walk_cb(uv_handle_t *h, void *arg) {
 void nm_shutdown(nm_ctx *ctx) {
   ctx->defer_head = NULL; /* their owners are about to be freed */
   ctx->defer_tail = &ctx->defer_head;
+  ctx->defer_run = NULL;
   while (!nm_list_empty(&ctx->objs)) {
     nm_obj *o = nm_container_of(ctx->objs.next, nm_obj, link);
     nm_list_remove(&o->link);

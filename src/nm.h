@@ -60,6 +60,7 @@ typedef struct nm_ctx {
   nm_link objs;          /* every live nm_obj */
   nm_defer *defer_head;
   nm_defer **defer_tail;
+  nm_defer *defer_run;   /* the batch being drained (nm_defer_cancel sees it) */
   uv_idle_t defer_idle;  /* active only while defer_head is not empty */
   nm_link lingering;     /* closed TCP sockets still flushing, oldest first */
   uv_timer_t linger_timer;

@@ -4,6 +4,7 @@
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 
 #include "dns.h"
@@ -191,10 +192,24 @@ static void push_chunk(lua_State *L, void *arg) {
   lua_pushlstring(L, c->base, c->len);
 }
 
+/* An EOF on a connection the peer reset: when a write() consumed the
+ * ECONNRESET first (its callback comes later), read() then gives a plain
+ * EOF.  The TCP state tells them apart: CLOSE after a reset, CLOSE_WAIT
+ * after the peer's FIN.  (Found by tests/faults_tcp.lua: 1 run in 10
+ * reported a reset as disconnection(0).) */
+static int tcp_was_reset(nm_tcp *s) {
+  struct tcp_info ti;
+  socklen_t len = sizeof ti;
+  uv_os_fd_t fd;
+  return uv_fileno((uv_handle_t *)&s->h, &fd) == 0 &&
+         getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) == 0 && ti.tcpi_state == TCP_CLOSE;
+}
+
 static void read_cb(uv_stream_t *st, ssize_t n, const uv_buf_t *buf) {
   nm_tcp *s = st->data;
   if (n == 0) return;
   if (n < 0) {
+    if (n == UV_EOF && tcp_was_reset(s)) n = UV_ECONNRESET;
     tcp_end(s, nm_errcode((int)n), n == UV_EOF);
     return;
   }
