@@ -15,7 +15,7 @@ case $what in
   build) want=$build ;;
   test) want=$test ;;
   all) want=$all ;;
-  bench) want="$build lua5.3 wrk lua-luv lua-copas lua-socket gnuplot-nox nodejs" ;;
+  bench) want="$build lua5.3 wrk lua-luv lua-copas lua-socket gnuplot-nox nodejs valgrind" ;;
   *) echo "usage: $0 [build|test|all|bench]" >&2; exit 2 ;;
 esac
 missing=""

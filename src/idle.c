@@ -53,6 +53,7 @@ static void idle_timer_cb(uv_timer_t *t) {
 void nm_idle_add(nm_idle *idle, nm_tcp *s) {
   if (idle == NULL) return;
   idle->refs++;
+  s->accepted = 1;
   s->idle = idle;
   s->deadline = uv_now(&idle->ctx->loop);
   nm_list_append(&idle->socks, &s->link);
@@ -61,6 +62,7 @@ void nm_idle_add(nm_idle *idle, nm_tcp *s) {
 }
 
 void nm_idle_remove(nm_tcp *s) {
+  if (!s->accepted) return;
   nm_idle *idle = s->idle;
   if (idle == NULL) return;
   nm_list_remove(&s->link);

@@ -79,6 +79,7 @@ typedef struct nm_ctx {
   uint64_t start_ns;     /* uv_hrtime() at creation, for tmr.now/time */
   struct nm_dns *dns;    /* resolver state, owned by dns.c (created lazily) */
   struct nm_mcast *mcast; /* multicast memberships and UDP sockets, udp_socket.c */
+  struct nm_tcp_sent *tcp_sent; /* tcp_socket.c: sends written at once */
   char readbuf[64 * 1024]; /* one read buffer for every TCP read / datagram */
 } nm_ctx;
 

@@ -24,27 +24,38 @@ typedef struct nm_tcp_ud {
 
 enum nm_tcp_phase { NM_RESOLVING, NM_CONNECTING, NM_CONNECTED, NM_CLOSING };
 
+/* What only a client connect needs (not allocated for accepted sockets,
+ * which keep per-connection memory small). */
+typedef struct nm_tcp_conn {
+  struct nm_dns_req *dns;   /* NM_RESOLVING: the lookup */
+  nm_wreq *pending;         /* NM_RESOLVING: sends waiting for the connect */
+  nm_defer *fail;           /* a connect failure waiting to be reported */
+  uint16_t port;            /* NM_RESOLVING: where to connect */
+} nm_tcp_conn;
+
 /* One connection, from connect() or accept to the close callback.  It
  * outlives its Lua object's interest in it: after close() or a disconnection
  * the object is detached (ud == NULL, no callbacks) and may connect again
- * with a new state while this one still flushes and closes. */
+ * with a new state while this one still flushes and closes.  Kept small:
+ * 10 000 idle connections cost 10 000 of these. */
 struct nm_tcp {
   nm_obj obj;
   uv_tcp_t h;               /* initialised unless phase is NM_RESOLVING */
   nm_ctx *ctx;
   nm_tcp_ud *ud;            /* NULL once detached */
   int ref;                  /* anchor of the Lua object while attached */
-  uint8_t phase;
-  uint8_t held;
-  uint8_t in_dns_cb;        /* 1: connect's dns callback runs; 2: it closed s */
-  unsigned writes;          /* write requests not yet completed */
+  unsigned phase : 2;       /* enum nm_tcp_phase */
+  unsigned held : 1;
+  unsigned in_dns_cb : 2;   /* 1: connect's dns callback runs; 2: it closed s */
+  unsigned accepted : 1;    /* which member of the union below is used */
+  unsigned gone : 1;        /* closed; freed when its due `sent`s have run */
+  unsigned sent_due;        /* `sent`s queued to fire (one request each) */
   nm_link link;             /* in the idle list, or once closed, lingering */
   uint64_t deadline;        /* last activity (idle) or linger end, uv_now ms */
-  nm_idle *idle;            /* accepted sockets: the server's timeout */
-  struct nm_dns_req *dns;   /* NM_RESOLVING: the lookup */
-  nm_wreq *pending;         /* NM_RESOLVING: sends waiting for the connect */
-  uint16_t port;            /* NM_RESOLVING: where to connect */
-  nm_defer *fail;           /* a connect failure waiting to be reported */
+  union {
+    nm_idle *idle;          /* accepted: the server's timeout, or NULL */
+    nm_tcp_conn *conn;      /* connected by connect(): its connect state */
+  };
 };
 
 /* The inactivity timeout of one server's accepted sockets (SPEC 4): the
@@ -70,7 +81,7 @@ void nm_idle_remove(nm_tcp *s);
 /* Data moved on s: it becomes the youngest of its list.  O(1); the timer is
  * not touched (it re-arms itself for the oldest when it fires). */
 static inline void nm_idle_touch(nm_tcp *s) {
-  if (s->idle == NULL) return;
+  if (!s->accepted || s->idle == NULL) return;
   s->deadline = uv_now(&s->ctx->loop);
   nm_list_remove(&s->link);
   nm_list_append(&s->idle->socks, &s->link);

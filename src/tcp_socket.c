@@ -67,18 +67,25 @@ static void wreq_free(nm_ctx *ctx, nm_wreq *w) {
 }
 
 static void tcp_free(nm_tcp *s) {
-  if (s->fail != NULL) {
-    nm_defer_cancel(s->ctx, s->fail);
-    free(s->fail);
-  }
-  while (s->pending != NULL) {
-    nm_wreq *w = s->pending;
-    s->pending = w->next;
-    wreq_free(s->ctx, w);
+  nm_tcp_conn *c = s->accepted ? NULL : s->conn;
+  if (c != NULL) {
+    if (c->fail != NULL) {
+      nm_defer_cancel(s->ctx, c->fail);
+      free(c->fail);
+    }
+    while (c->pending != NULL) {
+      nm_wreq *w = c->pending;
+      c->pending = w->next;
+      wreq_free(s->ctx, w);
+    }
+    free(c);
   }
   nm_list_remove(&s->link);
   nm_obj_unregister(&s->obj);
-  free(s);
+  if (s->sent_due > 0)
+    s->gone = 1; /* the `sent` list still points to it: it frees s */
+  else
+    free(s);
 }
 
 static void tcp_closed_cb(uv_handle_t *h) { tcp_free(h->data); }
@@ -87,8 +94,8 @@ static void tcp_closed_cb(uv_handle_t *h) { tcp_free(h->data); }
 static void tcp_abort(nm_tcp *s) {
   nm_idle_remove(s);
   if (s->phase == NM_RESOLVING) {
-    if (s->dns != NULL) nm_dns_cancel(s->dns);
-    s->dns = NULL;
+    if (s->conn->dns != NULL) nm_dns_cancel(s->conn->dns);
+    s->conn->dns = NULL;
     if (s->in_dns_cb)
       s->in_dns_cb = 2; /* connect_dns_cb still uses s: it frees it */
     else
@@ -232,14 +239,96 @@ static void tcp_connected(nm_tcp *s) {
   if (s->ud != NULL) tcp_read_start(s);
 }
 
+/* ---- sends the kernel took at once ----
+ * send() first tries uv_try_write, which usually hands every byte to the
+ * kernel at once: no uv_write request then (its completion round through
+ * libuv costs an epoll_ctl per write in libuv 1.44) and no registry ref to
+ * the string.  The `sent` of such a send is due on a later loop turn
+ * (SPEC 1): a per-loop list, in call order, drained by a deferred call.
+ * While a socket has entries there, completed uv_writes join the list too,
+ * so that `sent` keeps call order; a socket closed meanwhile stays
+ * allocated (gone) until its entries ran. */
+typedef struct nm_tcp_sent {
+  nm_obj obj; /* shutdown frees the list */
+  nm_ctx *ctx;
+  nm_defer d;
+  int queued;
+  nm_wreq *head, **tail;
+} nm_tcp_sent;
+
+/* Drops an entry without firing it; frees a gone socket with its last. */
+static void sent_release(nm_wreq *w) {
+  nm_tcp *s = w->s;
+  free(w);
+  if (--s->sent_due == 0 && s->gone) free(s);
+}
+
+static void sent_due_cb(nm_defer *d) {
+  nm_tcp_sent *q = nm_container_of(d, nm_tcp_sent, d);
+  nm_wreq *w = q->head; /* this batch; what callbacks add waits a turn */
+  q->head = NULL;
+  q->tail = &q->head;
+  q->queued = 0;
+  while (w != NULL) {
+    nm_wreq *next = w->next;
+    nm_tcp *s = w->s;
+    if (!s->gone) nm_emit(s->ctx, s->ref, NM_CB_SENT, 0, NULL, NULL);
+    sent_release(w);
+    w = next;
+  }
+}
+
+static void sent_kill(nm_obj *o) {
+  nm_tcp_sent *q = nm_container_of(o, nm_tcp_sent, obj);
+  while (q->head != NULL) {
+    nm_wreq *w = q->head;
+    q->head = w->next;
+    sent_release(w);
+  }
+  if (q->queued) nm_defer_cancel(q->ctx, &q->d);
+  nm_obj_unregister(&q->obj);
+  q->ctx->tcp_sent = NULL;
+  free(q);
+}
+
+static nm_tcp_sent *sent_list(nm_ctx *ctx) {
+  nm_tcp_sent *q = ctx->tcp_sent;
+  if (q == NULL && (q = calloc(1, sizeof *q)) != NULL) {
+    q->tail = &q->head;
+    q->ctx = ctx;
+    nm_obj_register(ctx, &q->obj, sent_kill);
+    ctx->tcp_sent = q;
+  }
+  return q;
+}
+
+/* w's bytes are with the kernel: its `sent` fires on a later turn. */
+static void sent_later(nm_tcp_sent *q, nm_wreq *w) {
+  nm_tcp *s = w->s;
+  w->next = NULL;
+  *q->tail = w;
+  q->tail = &w->next;
+  s->sent_due++;
+  if (!q->queued) {
+    q->queued = 1;
+    nm_defer_push(s->ctx, &q->d, sent_due_cb);
+  }
+}
+
 /* ---- writing ---- */
 
 static void write_cb(uv_write_t *req, int status) {
   nm_wreq *w = nm_container_of(req, nm_wreq, req);
   nm_tcp *s = w->s;
   nm_ctx *ctx = s->ctx;
+  if (status == 0 && s->sent_due > 0 && ctx->tcp_sent != NULL) {
+    /* earlier sends' `sent` are still due: this one waits behind them */
+    if (!ctx->closed) luaL_unref(ctx->L, LUA_REGISTRYINDEX, w->strref);
+    nm_idle_touch(s);
+    sent_later(ctx->tcp_sent, w);
+    return;
+  }
   wreq_free(ctx, w);
-  s->writes--;
   if (status < 0) {
     /* The read side usually reports the same failure; whoever comes first
      * ends the connection. */
@@ -252,7 +341,6 @@ static void write_cb(uv_write_t *req, int status) {
 
 static int tcp_write(nm_tcp *s, nm_wreq *w) {
   int rc = uv_write(&w->req, (uv_stream_t *)&s->h, &w->buf, 1, write_cb);
-  if (rc == 0) s->writes++;
   return rc;
 }
 
@@ -281,7 +369,7 @@ static void deferred_fail_cb(nm_defer *d) {
   nm_tcp *s = f->s;
   int status = f->status;
   free(f);
-  s->fail = NULL;
+  s->conn->fail = NULL;
   if (s->ud != NULL) tcp_end(s, nm_errcode(status), 0);
 }
 
@@ -294,7 +382,7 @@ static void fail_later(nm_tcp *s, int status) {
   }
   f->s = s;
   f->status = status;
-  s->fail = &f->d;
+  s->conn->fail = &f->d;
   nm_defer_push(s->ctx, &f->d, deferred_fail_cb);
 }
 
@@ -302,7 +390,7 @@ static void tcp_start_connect(nm_tcp *s, const struct in_addr *ip) {
   struct sockaddr_in sa;
   memset(&sa, 0, sizeof sa);
   sa.sin_family = AF_INET;
-  sa.sin_port = htons(s->port);
+  sa.sin_port = htons(s->conn->port);
   sa.sin_addr = *ip;
   int rc = tcp_init_handle(s);
   if (rc != 0) {
@@ -324,9 +412,9 @@ static void tcp_start_connect(nm_tcp *s, const struct in_addr *ip) {
     return;
   }
   /* Sends made while resolving go out, in order, once connected. */
-  while (s->pending != NULL) {
-    nm_wreq *w = s->pending;
-    s->pending = w->next;
+  while (s->conn->pending != NULL) {
+    nm_wreq *w = s->conn->pending;
+    s->conn->pending = w->next;
     if (tcp_write(s, w) != 0) wreq_free(s->ctx, w);
   }
 }
@@ -334,7 +422,7 @@ static void tcp_start_connect(nm_tcp *s, const struct in_addr *ip) {
 static void connect_dns_cb(void *arg, int status, const struct in_addr *addr) {
   nm_tcp *s = arg;
   nm_ctx *ctx = s->ctx;
-  s->dns = NULL;
+  s->conn->dns = NULL;
   s->in_dns_cb = 1;
   nm_emit(ctx, s->ref, NM_CB_DNS, 0, nm_push_ip_or_nil, (void *)addr);
   if (s->in_dns_cb == 2) { /* the callback closed the socket */
@@ -369,13 +457,17 @@ static int l_connect(lua_State *L) {
 
   nm_ctx *ctx = nm_ctx_get(L);
   nm_tcp *s = tcp_new(ctx);
+  if (s != NULL && (s->conn = calloc(1, sizeof *s->conn)) == NULL) {
+    tcp_free(s);
+    s = NULL;
+  }
   if (s == NULL) return luaL_error(L, "out of memory");
-  s->port = (uint16_t)port;
+  s->conn->port = (uint16_t)port;
   s->phase = NM_RESOLVING;
   struct in_addr ip;
   if (nm_parse_ip4(host, &ip) != 0) {
-    s->dns = nm_dns_lookup(ctx, host, connect_dns_cb, s);
-    if (s->dns == NULL) {
+    s->conn->dns = nm_dns_lookup(ctx, host, connect_dns_cb, s);
+    if (s->conn->dns == NULL) {
       tcp_free(s);
       return luaL_error(L, "out of memory");
     }
@@ -385,7 +477,7 @@ static int l_connect(lua_State *L) {
     nm_cb_set(L, 1, NM_CB_CONNECTION);
   }
   tcp_attach(L, s, ud, 1);
-  if (s->dns == NULL) tcp_start_connect(s, &ip);
+  if (s->conn->dns == NULL) tcp_start_connect(s, &ip);
   return 0;
 }
 
@@ -443,13 +535,24 @@ static int l_send(lua_State *L) {
     return luaL_error(L, "invalid callback function");
   nm_tcp *s = ud->s;
   if (s == NULL) return luaL_error(L, "not connected");
-  nm_wreq *w = malloc(sizeof *w);
+  nm_tcp_sent *q = sent_list(s->ctx);
+  nm_wreq *w = q != NULL ? malloc(sizeof *w) : NULL;
   if (w == NULL) return luaL_error(L, "out of memory");
   w->s = s;
   w->buf = uv_buf_init((char *)data, (unsigned int)len);
   w->next = NULL;
+  int n = s->phase == NM_CONNECTED ? uv_try_write((uv_stream_t *)&s->h, &w->buf, 1) : UV_EAGAIN;
+  if (n > 0 && (size_t)n == len) { /* all with the kernel already */
+    w->strref = LUA_NOREF;
+    sent_later(q, w);
+    goto done;
+  }
+  if (n > 0) { /* the rest goes through libuv's queue */
+    w->buf.base += n;
+    w->buf.len -= (size_t)n;
+  }
   if (s->phase == NM_RESOLVING) {
-    nm_wreq **pp = &s->pending;
+    nm_wreq **pp = &s->conn->pending;
     while (*pp != NULL) pp = &(*pp)->next;
     *pp = w;
   } else {
@@ -459,8 +562,16 @@ static int l_send(lua_State *L) {
       return nm_raise_uv(L, rc);
     }
   }
-  lua_pushvalue(L, 2);
-  w->strref = luaL_ref(L, LUA_REGISTRYINDEX);
+  /* Nothing left queued: libuv handed every byte to the kernel at once (the
+   * usual case), so the string need not be kept alive for the write
+   * callback, which saves a registry ref and unref per send. */
+  if (s->phase != NM_RESOLVING && s->h.write_queue_size == 0) {
+    w->strref = LUA_NOREF;
+  } else {
+    lua_pushvalue(L, 2);
+    w->strref = luaL_ref(L, LUA_REGISTRYINDEX);
+  }
+done:
   if (t == LUA_TFUNCTION) {
     lua_pushvalue(L, 3);
     nm_cb_set(L, 1, NM_CB_SENT);
