@@ -1,5 +1,6 @@
-/* main.c - the netmcu runtime (SPEC 9): runs a script with `net` and `tmr`
- * as globals, then the event loop, the way the firmware runs init.lua. */
+/* main.c - the netmcu runtime (SPEC 9): runs a script with `net`, `tmr` and
+ * `node` as globals, then the event loop, the way the firmware runs
+ * init.lua. */
 #include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
@@ -19,7 +20,7 @@ static const char *progname = "netmcu";
 static void usage(FILE *f) {
   fprintf(f,
           "usage: %s [options] [script [args...]]\n"
-          "Runs a NodeMCU Lua script with the net and tmr modules on this host,\n"
+          "Runs a NodeMCU Lua script with the net, tmr and node modules on this\nhost, "
           "then serves events until nothing is active.\n"
           "  -e chunk  run the string chunk before the script\n"
           "  -         read the script from standard input\n"
