@@ -10,14 +10,15 @@
 #include "dns.h"
 #include "tcp.h"
 
-/* One send: the Lua string stays referenced until its bytes were handed to
- * the kernel, so nothing is copied. */
+/* One send.  While libuv still holds some of its bytes, the Lua string
+ * stays referenced (strref), so nothing is copied; once the kernel has them
+ * all, the request only waits for its `sent` to fire (see sent_later). */
 struct nm_wreq {
   uv_write_t req;
   nm_tcp *s;
-  int strref;
+  int strref;    /* LUA_NOREF when nothing needs the string any more */
   uv_buf_t buf;
-  nm_wreq *next; /* while waiting for a connect after DNS */
+  nm_wreq *next; /* in the connect's pending list, or the `sent` list */
 };
 
 static void tcp_closed_cb(uv_handle_t *h);
