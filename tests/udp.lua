@@ -284,15 +284,16 @@ T.test("multicastJoin/Leave argument errors; repeats are harmless", function(don
     "join on an address that is not local")
   local u = net.createUDPSocket()
   u:listen(0, LO)
+  -- Only loopback memberships here: joining on "any" with a socket open
+  -- would announce the group (IGMP) on every real interface.  "any" is
+  -- tested across namespaces in netns_udp.sh.
   local ok = pcall(function()
     net.multicastJoin("127.0.0.1", "239.1.2.3")
     net.multicastJoin("127.0.0.1", "239.1.2.3")
-    net.multicastJoin("", "239.1.2.4")
-    net.multicastJoin("any", "239.1.2.4")
     net.multicastLeave("127.0.0.1", "239.1.2.3")
     net.multicastLeave("127.0.0.1", "239.1.2.3")
-    net.multicastLeave("any", "239.1.2.4")
     net.multicastLeave("any", "239.9.9.9")
+    net.multicastLeave("", "239.9.9.9")
   end)
   T.ok(ok, "joining twice and leaving twice (or a group never joined) are harmless")
   u:close()
