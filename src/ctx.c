@@ -98,6 +98,12 @@ void nm_obj_register(nm_ctx *ctx, nm_obj *o, void (*kill)(nm_obj *)) {
 
 void nm_obj_unregister(nm_obj *o) { nm_list_remove(&o->link); }
 
+void nm_readbuf_alloc_cb(uv_handle_t *h, size_t hint, uv_buf_t *buf) {
+  nm_ctx *ctx = h->loop->data;
+  (void)hint;
+  *buf = uv_buf_init(ctx->readbuf, sizeof ctx->readbuf);
+}
+
 /* ---- deferred calls ---- */
 
 void nm_defer_push(nm_ctx *ctx, nm_defer *d, void (*fn)(nm_defer *)) {

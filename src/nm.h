@@ -96,6 +96,9 @@ int nm_run(nm_ctx *ctx, lua_State *L);
 void nm_shutdown(nm_ctx *ctx);
 
 void nm_defer_push(nm_ctx *ctx, nm_defer *d, void (*fn)(nm_defer *));
+/* libuv alloc callback for every TCP read and UDP datagram: the context's
+ * one read buffer (Lua copies what it receives). */
+void nm_readbuf_alloc_cb(uv_handle_t *h, size_t hint, uv_buf_t *buf);
 /* Remove a queued node (used when its owner is freed first). */
 void nm_defer_cancel(nm_ctx *ctx, nm_defer *d);
 
@@ -175,7 +178,8 @@ long long nm_checkrange(lua_State *L, int idx, long long lo, long long hi);
 int nm_parse_ip4(const char *s, struct in_addr *out);
 /* Pushes "a.b.c.d" for addr. */
 void nm_push_ip4(lua_State *L, const struct in_addr *addr);
-/* Pushes port, ip of a sockaddr (nil, nil if it is not IPv4). Returns 2. */
+/* Pushes port, ip of a sockaddr (nil, nil if it is NULL or not IPv4).
+ * Returns 2. */
 int nm_push_sockaddr(lua_State *L, const struct sockaddr *sa);
 
 /* ---- errors (errors.c): libuv status -> NodeMCU code and wording ---- */

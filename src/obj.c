@@ -205,7 +205,7 @@ void nm_push_ip_or_nil(lua_State *L, void *in_addr_or_null) {
 }
 
 int nm_push_sockaddr(lua_State *L, const struct sockaddr *sa) {
-  if (sa->sa_family != AF_INET) {
+  if (sa == NULL || sa->sa_family != AF_INET) {
     lua_pushnil(L);
     lua_pushnil(L);
     return 2;

@@ -104,12 +104,8 @@ static int l_getaddr(lua_State *L) {
   nm_srv_ud *ud = luaL_checkudata(L, 1, NM_TCP_SERVER);
   struct sockaddr_storage ss;
   int len = sizeof ss;
-  if (ud->s == NULL || uv_tcp_getsockname(&ud->s->h, (struct sockaddr *)&ss, &len) != 0) {
-    lua_pushnil(L);
-    lua_pushnil(L);
-    return 2;
-  }
-  return nm_push_sockaddr(L, (struct sockaddr *)&ss);
+  int ok = ud->s != NULL && uv_tcp_getsockname(&ud->s->h, (struct sockaddr *)&ss, &len) == 0;
+  return nm_push_sockaddr(L, ok ? (struct sockaddr *)&ss : NULL);
 }
 
 static int l_close(lua_State *L) {

@@ -184,12 +184,6 @@ void nm_tcp_timed_out(nm_tcp *s) { tcp_end(s, -3, 1); }
 
 /* ---- reading ---- */
 
-static void alloc_cb(uv_handle_t *h, size_t hint, uv_buf_t *buf) {
-  nm_ctx *ctx = h->loop->data;
-  (void)hint;
-  *buf = uv_buf_init(ctx->readbuf, sizeof ctx->readbuf);
-}
-
 typedef struct {
   const char *base;
   size_t len;
@@ -228,7 +222,7 @@ static void read_cb(uv_stream_t *st, ssize_t n, const uv_buf_t *buf) {
 
 static void tcp_read_start(nm_tcp *s) {
   if (s->phase != NM_CONNECTED || s->held) return;
-  int rc = uv_read_start((uv_stream_t *)&s->h, alloc_cb, read_cb);
+  int rc = uv_read_start((uv_stream_t *)&s->h, nm_readbuf_alloc_cb, read_cb);
   if (rc != 0) tcp_end(s, nm_errcode(rc), 0);
 }
 
@@ -620,12 +614,7 @@ static int push_name(lua_State *L, int peer) {
   if (s != NULL && (s->phase == NM_CONNECTED || (!peer && s->phase == NM_CONNECTING)))
     rc = peer ? uv_tcp_getpeername(&s->h, (struct sockaddr *)&ss, &len)
               : uv_tcp_getsockname(&s->h, (struct sockaddr *)&ss, &len);
-  if (rc != 0) {
-    lua_pushnil(L);
-    lua_pushnil(L);
-    return 2;
-  }
-  return nm_push_sockaddr(L, (struct sockaddr *)&ss);
+  return nm_push_sockaddr(L, rc == 0 ? (struct sockaddr *)&ss : NULL);
 }
 
 static int l_getpeer(lua_State *L) { return push_name(L, 1); }

@@ -68,12 +68,6 @@ static void udp_shut(nm_udp *s) {
 
 static void udp_kill(nm_obj *o) { udp_shut(nm_container_of(o, nm_udp, obj)); }
 
-static void alloc_cb(uv_handle_t *h, size_t hint, uv_buf_t *buf) {
-  nm_ctx *ctx = h->loop->data;
-  (void)hint;
-  *buf = uv_buf_init(ctx->readbuf, sizeof ctx->readbuf);
-}
-
 typedef struct {
   const char *base;
   size_t len;
@@ -116,7 +110,7 @@ static int udp_bind(lua_State *L, nm_udp_ud *ud, const struct sockaddr_in *sa) {
   rc = uv_udp_set_broadcast(&s->h, 1); /* SPEC 7: broadcast is allowed */
   if (rc == 0) rc = nm_mcast_attach(ctx, &s->mc, &s->h);
   if (rc == 0) rc = uv_udp_bind(&s->h, (const struct sockaddr *)sa, 0);
-  if (rc == 0) rc = uv_udp_recv_start(&s->h, alloc_cb, recv_cb);
+  if (rc == 0) rc = uv_udp_recv_start(&s->h, nm_readbuf_alloc_cb, recv_cb);
   if (rc != 0) {
     udp_shut(s);
     return rc;
@@ -269,12 +263,8 @@ static int l_getaddr(lua_State *L) {
   nm_udp_ud *ud = check_udp(L);
   struct sockaddr_storage ss;
   int len = sizeof ss;
-  if (ud->s == NULL || uv_udp_getsockname(&ud->s->h, (struct sockaddr *)&ss, &len) != 0) {
-    lua_pushnil(L);
-    lua_pushnil(L);
-    return 2;
-  }
-  return nm_push_sockaddr(L, (struct sockaddr *)&ss);
+  int ok = ud->s != NULL && uv_udp_getsockname(&ud->s->h, (struct sockaddr *)&ss, &len) == 0;
+  return nm_push_sockaddr(L, ok ? (struct sockaddr *)&ss : NULL);
 }
 
 /* Sets an IPPROTO_IP option of fd, or raises. */
