@@ -4,14 +4,14 @@
 # on loopback only.  Prints the table and the ratios netmcu/peer, writes
 # docs/PERFORMANCE.md and docs/performance.png.  Run by `make bench`.
 #
-# Environment (defaults):  NETMCU=build/netmcu  BENCH_ROUNDS=3
+# Environment (defaults):  NETMCU=build/netmcu  BENCH_ROUNDS=5
 #   BENCH_SECONDS=3 (each wrk and UDP run)  BENCH_IDLE=10000 (connections)
 #   BENCH_ECHO_MIB=256  BENCH_DOC=docs/PERFORMANCE.md  BENCH_OUT=build/bench
 #   BENCH_PEERS="netmcu c luv node copas"
 set -u
 cd "$(dirname "$0")/.." || exit 1
 NETMCU=${NETMCU:-build/netmcu}
-ROUNDS=${BENCH_ROUNDS:-3}
+ROUNDS=${BENCH_ROUNDS:-5}
 SECS=${BENCH_SECONDS:-3}
 IDLE_N=${BENCH_IDLE:-10000}
 ECHO_MIB=${BENCH_ECHO_MIB:-256}

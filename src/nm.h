@@ -80,7 +80,8 @@ typedef struct nm_ctx {
   struct nm_dns *dns;    /* resolver state, owned by dns.c (created lazily) */
   struct nm_mcast *mcast; /* multicast memberships and UDP sockets, udp_socket.c */
   struct nm_tcp_sent *tcp_sent; /* tcp_socket.c: sends written at once */
-  char readbuf[64 * 1024]; /* one read buffer for every TCP read / datagram */
+  char readbuf[64 * 1024]; /* one read buffer for every TCP read */
+  char *udpbuf;          /* udp_socket.c: receive batches, from the first bind */
 } nm_ctx;
 
 /* The context of this Lua state, created on first use. */
@@ -127,8 +128,23 @@ typedef struct nm_sock_common {
   unsigned epoch;
 } nm_sock_common;
 
-/* Pushes a new userdata of size sz with metatable tname. */
+/* Pushes a new userdata of size sz with metatable tname; a tail follows
+ * the sz bytes: */
 void *nm_obj_new(lua_State *L, size_t sz, const char *tname);
+typedef struct nm_ud_tail {
+  uint16_t set;              /* bit n: a callback is set in slot n */
+  unsigned char inline_slot; /* obj.c: the slot of a lone callback (5.3+) */
+} nm_ud_tail;
+/* Where the tail starts after sz bytes (aligned). */
+static inline size_t nm_ud_tail_offset(size_t sz) {
+  return (sz + _Alignof(nm_ud_tail) - 1) & ~(_Alignof(nm_ud_tail) - 1);
+}
+/* Is a callback set in slot of the object ud, made with size sz?  Lets C
+ * skip an unset callback without calling into Lua. */
+static inline int nm_cb_isset(const void *ud, size_t sz, int slot) {
+  const nm_ud_tail *t = (const nm_ud_tail *)((const char *)ud + nm_ud_tail_offset(sz));
+  return (t->set >> slot) & 1;
+}
 /* Sets slot of the object at idx to the value on top (popped; nil clears). */
 void nm_cb_set(lua_State *L, int idx, int slot);
 /* Pushes slot of the object at idx; returns its Lua type. */
@@ -155,6 +171,8 @@ typedef void (*nm_pusher)(lua_State *L, void *arg);
  * through libuv; an error goes to the error policy (SPEC 1).  Returns 1 if
  * a callback was found and called.  Does nothing after an uncaught error. */
 int nm_emit(nm_ctx *ctx, int ref, int slot, int alt, nm_pusher push, void *arg);
+/* (The protected call costs more than a callback: where one is often not
+ * set, like `sent`, callers check nm_cb_isset first.) */
 void nm_push_integer(lua_State *L, void *int_ptr);       /* pusher: an int */
 void nm_push_ip_or_nil(lua_State *L, void *in_addr_or_null); /* pusher: "a.b.c.d" or nil */
 

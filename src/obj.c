@@ -32,20 +32,22 @@ void nm_class(lua_State *L, const char *tname, const luaL_Reg *methods, lua_CFun
 #if LUA_VERSION_NUM >= 503
 /* The user value holds the callback table, or — while a single slot is set,
  * the common case of a connection with only `receive` — that function
- * itself, its slot kept in the userdata's last byte.  That saves a table
+ * itself, its slot kept in the tail's inline_slot.  That saves a table
  * (~150 bytes) per connection.  5.1 and 5.2 need a table there. */
 #define NM_CB_INLINE 1
-#define NM_UD_EXTRA 1
-static unsigned char *inline_slot(lua_State *L, int idx) {
-  return (unsigned char *)lua_touserdata(L, idx) + nm_rawlen(L, idx) - 1;
-}
-#else
-#define NM_UD_EXTRA 0
 #endif
 
+_Static_assert(NM_CB_MAX <= 16, "nm_ud_tail.set has a bit per slot");
+
+/* The tail of the object at idx (after the size given to nm_obj_new). */
+static nm_ud_tail *ud_tail(lua_State *L, int idx) {
+  return (nm_ud_tail *)((char *)lua_touserdata(L, idx) + nm_rawlen(L, idx) - sizeof(nm_ud_tail));
+}
+
 void *nm_obj_new(lua_State *L, size_t sz, const char *tname) {
-  void *p = nm_newuserdata(L, sz + NM_UD_EXTRA);
-  memset(p, 0, sz + NM_UD_EXTRA);
+  sz = nm_ud_tail_offset(sz) + sizeof(nm_ud_tail);
+  void *p = nm_newuserdata(L, sz);
+  memset(p, 0, sz);
   luaL_getmetatable(L, tname);
   lua_setmetatable(L, -2);
 #ifdef NM_UV_IS_FENV
@@ -73,9 +75,14 @@ static int cb_table(lua_State *L, int idx, int create) {
 
 void nm_cb_set(lua_State *L, int idx, int slot) {
   idx = idx < 0 ? lua_gettop(L) + idx + 1 : idx;
-#ifdef NM_CB_INLINE
-  unsigned char *one = inline_slot(L, idx);
+  nm_ud_tail *tail = ud_tail(L, idx);
   int clear = lua_isnil(L, -1);
+  if (clear)
+    tail->set &= (uint16_t)~(1u << slot);
+  else
+    tail->set |= (uint16_t)(1u << slot);
+#ifdef NM_CB_INLINE
+  unsigned char *one = &tail->inline_slot;
   nm_getuservalue(L, idx); /* v, uv */
   int t = lua_type(L, -1);
   if (t == LUA_TNIL || (t != LUA_TTABLE && *one == slot)) {
@@ -120,7 +127,7 @@ int nm_cb_get(lua_State *L, int idx, int slot) {
     lua_remove(L, -2);
     return lua_type(L, -1);
   }
-  if (t != LUA_TNIL && *inline_slot(L, idx) == slot) return t;
+  if (t != LUA_TNIL && ud_tail(L, idx)->inline_slot == slot) return t;
   lua_pop(L, 1);
   lua_pushnil(L);
   return LUA_TNIL;

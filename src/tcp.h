@@ -49,7 +49,8 @@ struct nm_tcp {
   unsigned in_dns_cb : 2;   /* 1: connect's dns callback runs; 2: it closed s */
   unsigned accepted : 1;    /* which member of the union below is used */
   unsigned gone : 1;        /* closed; freed when its due `sent`s have run */
-  unsigned sent_due;        /* `sent`s queued to fire (one request each) */
+  unsigned sent_due;        /* `sent`s due; while > 0, s is in the loop's list */
+  nm_tcp *sent_next;        /* next in that list */
   nm_link link;             /* in the idle list, or once closed, lingering */
   uint64_t deadline;        /* last activity (idle) or linger end, uv_now ms */
   union {

@@ -10,15 +10,15 @@
 #include "dns.h"
 #include "tcp.h"
 
-/* One send.  While libuv still holds some of its bytes, the Lua string
- * stays referenced (strref), so nothing is copied; once the kernel has them
- * all, the request only waits for its `sent` to fire (see sent_later). */
+/* A send the kernel did not take at once (or made while resolving).
+ * While libuv still holds some of its bytes, the Lua string stays
+ * referenced (strref), so nothing is copied. */
 struct nm_wreq {
   uv_write_t req;
   nm_tcp *s;
   int strref;    /* LUA_NOREF when nothing needs the string any more */
   uv_buf_t buf;
-  nm_wreq *next; /* in the connect's pending list, or the `sent` list */
+  nm_wreq *next; /* in the connect's pending list */
 };
 
 static void tcp_closed_cb(uv_handle_t *h);
@@ -167,16 +167,18 @@ static void tcp_close_gracefully(nm_tcp *s) {
 static void tcp_end(nm_tcp *s, int code, int flush) {
   nm_ctx *ctx = s->ctx;
   int ref = s->ref;
+  nm_tcp_ud *ud = s->ud; /* kept alive by ref */
+  int slot = ud == NULL                                                   ? 0
+             : code != 0 && nm_cb_isset(ud, sizeof *ud, NM_CB_RECONNECTION) ? NM_CB_RECONNECTION
+             : nm_cb_isset(ud, sizeof *ud, NM_CB_DISCONNECTION)           ? NM_CB_DISCONNECTION
+                                                                          : 0;
   s->ref = LUA_NOREF;
   tcp_detach(s);
   if (flush)
     tcp_close_gracefully(s);
   else
     tcp_abort(s); /* may free s */
-  if (code != 0)
-    nm_emit(ctx, ref, NM_CB_RECONNECTION, NM_CB_DISCONNECTION, nm_push_integer, &code);
-  else
-    nm_emit(ctx, ref, NM_CB_DISCONNECTION, 0, nm_push_integer, &code);
+  if (slot != 0) nm_emit(ctx, ref, slot, 0, nm_push_integer, &code);
   nm_unanchor(ctx->L, &ref);
 }
 
@@ -230,59 +232,65 @@ static void tcp_read_start(nm_tcp *s) {
 static void tcp_connected(nm_tcp *s) {
   s->phase = NM_CONNECTED;
   uv_tcp_nodelay(&s->h, 1); /* see docs: NodeMCU scripts send in pieces */
-  nm_emit(s->ctx, s->ref, NM_CB_CONNECTION, 0, NULL, NULL);
+  if (s->ud != NULL && nm_cb_isset(s->ud, sizeof *s->ud, NM_CB_CONNECTION))
+    nm_emit(s->ctx, s->ref, NM_CB_CONNECTION, 0, NULL, NULL);
   if (s->ud != NULL) tcp_read_start(s);
 }
 
 /* ---- sends the kernel took at once ----
  * send() first tries uv_try_write, which usually hands every byte to the
  * kernel at once: no uv_write request then (its completion round through
- * libuv costs an epoll_ctl per write in libuv 1.44) and no registry ref to
- * the string.  The `sent` of such a send is due on a later loop turn
- * (SPEC 1): a per-loop list, in call order, drained by a deferred call.
- * While a socket has entries there, completed uv_writes join the list too,
- * so that `sent` keeps call order; a socket closed meanwhile stays
- * allocated (gone) until its entries ran. */
+ * libuv costs an epoll_ctl per write in libuv 1.44), no registry ref to the
+ * string, and no allocation.  The `sent` of such a send is due on a later
+ * loop turn (SPEC 1): the socket counts it (sent_due) and joins a per-loop
+ * list, drained by one deferred call.  While a socket has sents due, its
+ * completed uv_writes count there too, so that `sent` keeps call order; a
+ * socket closed meanwhile stays allocated (gone) until the list reached it.
+ * One spare request per loop is kept ready, so that send() can fail for
+ * want of memory before it has written anything. */
 typedef struct nm_tcp_sent {
   nm_obj obj; /* shutdown frees the list */
   nm_ctx *ctx;
   nm_defer d;
   int queued;
-  nm_wreq *head, **tail;
+  nm_tcp *head, **tail;
+  nm_wreq *spare;
 } nm_tcp_sent;
-
-/* Drops an entry without firing it; frees a gone socket with its last. */
-static void sent_release(nm_wreq *w) {
-  nm_tcp *s = w->s;
-  free(w);
-  if (--s->sent_due == 0 && s->gone) free(s);
-}
 
 static void sent_due_cb(nm_defer *d) {
   nm_tcp_sent *q = nm_container_of(d, nm_tcp_sent, d);
-  nm_wreq *w = q->head; /* this batch; what callbacks add waits a turn */
+  nm_tcp *s = q->head; /* this batch; what callbacks add waits a turn */
   q->head = NULL;
   q->tail = &q->head;
   q->queued = 0;
-  while (w != NULL) {
-    nm_wreq *next = w->next;
-    nm_tcp *s = w->s;
-    if (!s->gone) nm_emit(s->ctx, s->ref, NM_CB_SENT, 0, NULL, NULL);
-    sent_release(w);
-    w = next;
+  while (s != NULL) {
+    nm_tcp *next = s->sent_next;
+    unsigned n = s->sent_due;
+    s->sent_due = 0; /* a send from a callback below lists s again */
+    if (s->gone) {
+      free(s);
+    } else {
+      /* Stops when the socket is closed or the callback cleared. */
+      while (n-- > 0 && s->ud != NULL && nm_cb_isset(s->ud, sizeof *s->ud, NM_CB_SENT) &&
+             nm_emit(s->ctx, s->ref, NM_CB_SENT, 0, NULL, NULL)) {
+      }
+    }
+    s = next;
   }
 }
 
 static void sent_kill(nm_obj *o) {
   nm_tcp_sent *q = nm_container_of(o, nm_tcp_sent, obj);
   while (q->head != NULL) {
-    nm_wreq *w = q->head;
-    q->head = w->next;
-    sent_release(w);
+    nm_tcp *s = q->head;
+    q->head = s->sent_next;
+    s->sent_due = 0;
+    if (s->gone) free(s);
   }
   if (q->queued) nm_defer_cancel(q->ctx, &q->d);
   nm_obj_unregister(&q->obj);
   q->ctx->tcp_sent = NULL;
+  free(q->spare);
   free(q);
 }
 
@@ -297,13 +305,13 @@ static nm_tcp_sent *sent_list(nm_ctx *ctx) {
   return q;
 }
 
-/* w's bytes are with the kernel: its `sent` fires on a later turn. */
-static void sent_later(nm_tcp_sent *q, nm_wreq *w) {
-  nm_tcp *s = w->s;
-  w->next = NULL;
-  *q->tail = w;
-  q->tail = &w->next;
-  s->sent_due++;
+/* One more send of s is with the kernel: its `sent` fires on a later turn. */
+static void sent_later(nm_tcp_sent *q, nm_tcp *s) {
+  if (s->sent_due++ == 0) {
+    s->sent_next = NULL;
+    *q->tail = s;
+    q->tail = &s->sent_next;
+  }
   if (!q->queued) {
     q->queued = 1;
     nm_defer_push(s->ctx, &q->d, sent_due_cb);
@@ -316,14 +324,13 @@ static void write_cb(uv_write_t *req, int status) {
   nm_wreq *w = nm_container_of(req, nm_wreq, req);
   nm_tcp *s = w->s;
   nm_ctx *ctx = s->ctx;
+  wreq_free(ctx, w);
   if (status == 0 && s->sent_due > 0 && ctx->tcp_sent != NULL) {
     /* earlier sends' `sent` are still due: this one waits behind them */
-    if (!ctx->closed) luaL_unref(ctx->L, LUA_REGISTRYINDEX, w->strref);
     nm_idle_touch(s);
-    sent_later(ctx->tcp_sent, w);
+    sent_later(ctx->tcp_sent, s);
     return;
   }
-  wreq_free(ctx, w);
   if (status < 0) {
     /* The read side usually reports the same failure; whoever comes first
      * ends the connection. */
@@ -331,7 +338,8 @@ static void write_cb(uv_write_t *req, int status) {
     return;
   }
   nm_idle_touch(s);
-  nm_emit(ctx, s->ref, NM_CB_SENT, 0, NULL, NULL);
+  if (s->ud != NULL && nm_cb_isset(s->ud, sizeof *s->ud, NM_CB_SENT))
+    nm_emit(ctx, s->ref, NM_CB_SENT, 0, NULL, NULL);
 }
 
 static int tcp_write(nm_tcp *s, nm_wreq *w) {
@@ -531,15 +539,16 @@ static int l_send(lua_State *L) {
   nm_tcp *s = ud->s;
   if (s == NULL) return luaL_error(L, "not connected");
   nm_tcp_sent *q = sent_list(s->ctx);
-  nm_wreq *w = q != NULL ? malloc(sizeof *w) : NULL;
+  nm_wreq *w = q == NULL ? NULL : q->spare != NULL ? q->spare : malloc(sizeof *w);
   if (w == NULL) return luaL_error(L, "out of memory");
+  q->spare = NULL;
   w->s = s;
   w->buf = uv_buf_init((char *)data, (unsigned int)len);
   w->next = NULL;
   int n = s->phase == NM_CONNECTED ? uv_try_write((uv_stream_t *)&s->h, &w->buf, 1) : UV_EAGAIN;
   if (n > 0 && (size_t)n == len) { /* all with the kernel already */
-    w->strref = LUA_NOREF;
-    sent_later(q, w);
+    q->spare = w;
+    sent_later(q, s);
     goto done;
   }
   if (n > 0) { /* the rest goes through libuv's queue */

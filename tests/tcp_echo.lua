@@ -99,4 +99,35 @@ T.test("send(data, fn) sets the sent callback for this and later sends", functio
   c:connect(port)
 end)
 
+-- `sent` is looked up when it fires, not when send() is called (as on the
+-- device): set after the sends, it fires for each; cleared, for none.
+T.test("a sent callback set after send() fires; one cleared does not", function(done)
+  local srv = net.createServer()
+  srv:listen(0, "127.0.0.1", function(c) c:on("receive", function() end) end)
+  local port = srv:getaddr()
+  local a, b = net.createConnection(), net.createConnection()
+  local na, nb, up = 0, 0, 0
+  local function both()
+    up = up + 1
+    if up < 2 then return end
+    a:send("1"); a:send("2")
+    a:on("sent", function(s)
+      na = na + 1
+      if na == 2 then
+        s:send("3") -- sent from inside sent: counted on a later turn
+      elseif na == 3 then
+        T.eq(nb, 0, "no sent after the callback was cleared")
+        a:close(); b:close(); srv:close(); done()
+      end
+    end)
+    b:on("sent", function() nb = nb + 1 end)
+    b:send("x"); b:send("y")
+    b:on("sent", nil)
+  end
+  a:on("connection", both)
+  b:on("connection", both)
+  a:connect(port)
+  b:connect(port)
+end)
+
 T.run()

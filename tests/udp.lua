@@ -131,6 +131,48 @@ T.test("a 65507-byte datagram is delivered whole", function(done)
   T.ok(r ~= nil, "receiver")
 end)
 
+-- The receiver reads datagrams in batches (recvmmsg, 64 KiB slots): a burst
+-- sent before the receiver runs arrives as one batch, every datagram whole,
+-- with its own sender, in order.
+T.test("a burst of datagrams of many sizes: each whole and in order", function(done)
+  local sizes, want = {}, {}
+  for i = 1, 40 do
+    sizes[i] = (i * 997) % 3000 + 1
+    want[i] = string.char(64 + i % 26):rep(sizes[i])
+  end
+  sizes[41], want[41] = 30000, ("z"):rep(30000)
+  local s = net.createUDPSocket()
+  s:listen(0, LO)
+  local sport = s:getaddr()
+  local got, ok = 0, true
+  local r, port
+  r, port = receiver(function(u, d, p, ip)
+    got = got + 1
+    ok = ok and d == want[got] and p == sport and ip == LO
+    if got == #want then
+      T.ok(ok, "41 datagrams, contents, sizes, sender and order")
+      u:close(); s:close(); done()
+    end
+  end)
+  for i = 1, #want do s:send(port, LO, want[i]) end
+end)
+
+T.test("close() inside receive: the rest of the batch is not delivered", function(done)
+  local calls = 0
+  local r, port = receiver(function(u)
+    calls = calls + 1
+    u:close()
+  end)
+  local s = net.createUDPSocket()
+  for i = 1, 10 do s:send(port, LO, "d" .. i) end
+  s:close()
+  after_roundtrip(function()
+    T.eq(calls, 1, "one receive, then none for the datagrams already read")
+    T.ok(r:getaddr() == nil, "closed")
+    done()
+  end)
+end)
+
 T.test("argument errors of send, listen, on, ttl, close (and no side effect)", function(done)
   local u = net.createUDPSocket()
   T.raises(function() u:send(0, LO, "x") end, "need port", "port 0")

@@ -201,6 +201,7 @@ static void echo_accept(uv_stream_t *srv, int status) {
     uv_close((uv_handle_t *)c, echo_closed);
     return;
   }
+  uv_tcp_nodelay(c, 1);
   uv_read_start((uv_stream_t *)c, echo_alloc, echo_read);
 }
 
