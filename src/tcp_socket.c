@@ -25,6 +25,11 @@ static void tcp_closed_cb(uv_handle_t *h);
 static void tcp_kill(nm_obj *o);
 static void read_cb(uv_stream_t *st, ssize_t n, const uv_buf_t *buf);
 
+/* Does s's Lua object listen to slot?  (A bit test: no call into Lua.) */
+static int tcp_wants(const nm_tcp *s, int slot) {
+  return s->ud != NULL && nm_cb_isset(s->ud, sizeof *s->ud, slot);
+}
+
 static nm_tcp_ud *check_sock(lua_State *L) {
   return luaL_checkudata(L, 1, NM_TCP_SOCKET);
 }
@@ -167,11 +172,9 @@ static void tcp_close_gracefully(nm_tcp *s) {
 static void tcp_end(nm_tcp *s, int code, int flush) {
   nm_ctx *ctx = s->ctx;
   int ref = s->ref;
-  nm_tcp_ud *ud = s->ud; /* kept alive by ref */
-  int slot = ud == NULL                                                   ? 0
-             : code != 0 && nm_cb_isset(ud, sizeof *ud, NM_CB_RECONNECTION) ? NM_CB_RECONNECTION
-             : nm_cb_isset(ud, sizeof *ud, NM_CB_DISCONNECTION)           ? NM_CB_DISCONNECTION
-                                                                          : 0;
+  int slot = code != 0 && tcp_wants(s, NM_CB_RECONNECTION) ? NM_CB_RECONNECTION
+             : tcp_wants(s, NM_CB_DISCONNECTION)              ? NM_CB_DISCONNECTION
+                                                              : 0;
   s->ref = LUA_NOREF;
   tcp_detach(s);
   if (flush)
@@ -232,7 +235,7 @@ static void tcp_read_start(nm_tcp *s) {
 static void tcp_connected(nm_tcp *s) {
   s->phase = NM_CONNECTED;
   uv_tcp_nodelay(&s->h, 1); /* see docs: NodeMCU scripts send in pieces */
-  if (s->ud != NULL && nm_cb_isset(s->ud, sizeof *s->ud, NM_CB_CONNECTION))
+  if (tcp_wants(s, NM_CB_CONNECTION))
     nm_emit(s->ctx, s->ref, NM_CB_CONNECTION, 0, NULL, NULL);
   if (s->ud != NULL) tcp_read_start(s);
 }
@@ -271,7 +274,7 @@ static void sent_due_cb(nm_defer *d) {
       free(s);
     } else {
       /* Stops when the socket is closed or the callback cleared. */
-      while (n-- > 0 && s->ud != NULL && nm_cb_isset(s->ud, sizeof *s->ud, NM_CB_SENT) &&
+      while (n-- > 0 && tcp_wants(s, NM_CB_SENT) &&
              nm_emit(s->ctx, s->ref, NM_CB_SENT, 0, NULL, NULL)) {
       }
     }
@@ -338,8 +341,7 @@ static void write_cb(uv_write_t *req, int status) {
     return;
   }
   nm_idle_touch(s);
-  if (s->ud != NULL && nm_cb_isset(s->ud, sizeof *s->ud, NM_CB_SENT))
-    nm_emit(ctx, s->ref, NM_CB_SENT, 0, NULL, NULL);
+  if (tcp_wants(s, NM_CB_SENT)) nm_emit(ctx, s->ref, NM_CB_SENT, 0, NULL, NULL);
 }
 
 static int tcp_write(nm_tcp *s, nm_wreq *w) {

@@ -46,6 +46,11 @@ typedef struct {
   int strref;
 } udp_sreq;
 
+/* Does s's Lua object listen to slot?  (A bit test: no call into Lua.) */
+static int udp_wants(const nm_udp *s, int slot) {
+  return s->ud != NULL && nm_cb_isset(s->ud, sizeof *s->ud, slot);
+}
+
 static nm_udp_ud *check_udp(lua_State *L) {
   return luaL_checkudata(L, 1, NM_UDP_SOCKET);
 }
@@ -146,7 +151,7 @@ static void sent_defer_cb(nm_defer *d) {
   s->sent_due = 0;
   s->sent_queued = 0;
   /* Re-fetch each time: a callback may close the socket or replace itself. */
-  while (n-- > 0 && s->ud != NULL && nm_cb_isset(s->ud, sizeof *s->ud, NM_CB_SENT) &&
+  while (n-- > 0 && udp_wants(s, NM_CB_SENT) &&
          nm_emit(s->ctx, s->ref, NM_CB_SENT, 0, NULL, NULL)) {
   }
 }
@@ -167,8 +172,7 @@ static void send_cb(uv_udp_send_t *req, int status) {
   nm_ctx *ctx = s->ctx;
   if (!ctx->closed) luaL_unref(ctx->L, LUA_REGISTRYINDEX, w->strref);
   free(w);
-  if (status == 0 && s->ud != NULL && nm_cb_isset(s->ud, sizeof *s->ud, NM_CB_SENT))
-    nm_emit(ctx, s->ref, NM_CB_SENT, 0, NULL, NULL);
+  if (status == 0 && udp_wants(s, NM_CB_SENT)) nm_emit(ctx, s->ref, NM_CB_SENT, 0, NULL, NULL);
 }
 
 /* Hands the string at index idx to the kernel, or to libuv's queue when
