@@ -70,13 +70,17 @@ static void raise_fd_limit(void) {
   }
 }
 
-/* Every read becomes a Lua string (up to 64 KiB) that the collector frees
- * in batches; with glibc's default 128 KiB trim threshold each batch handed
- * the heap top back to the kernel and the next reads faulted it in again
- * (a third of the CPU of a TCP echo).  Keep up to 8 MiB of it. */
+/* Every read becomes a Lua string (up to NM_READBUF_SIZE) that the
+ * collector frees in batches; with glibc's default 128 KiB trim threshold
+ * each batch handed the heap top back to the kernel and the next reads
+ * faulted it in again (a third of the CPU of a TCP echo): keep up to 8 MiB
+ * of it.  Setting a threshold turns glibc's self-raising mmap threshold off,
+ * so strings over 128 KiB (a 256 KiB read) would each be mmap'd and faulted
+ * in page by page: serve up to 1 MiB from the heap. */
 static void tune_malloc(void) {
 #ifdef M_TRIM_THRESHOLD
   mallopt(M_TRIM_THRESHOLD, 8 << 20);
+  mallopt(M_MMAP_THRESHOLD, 1 << 20);
 #endif
 }
 
