@@ -119,6 +119,39 @@ T.test("local close fires nothing and still flushes what was sent", function(don
   c:connect(port)
 end, 30)
 
+-- close() with nothing queued in netmcu (the kernel took every send at
+-- once) sends the FIN itself instead of waiting a loop turn in libuv.
+T.test("close() after sends the kernel took: bytes, then a normal close", function(done)
+  local conns, ended = 0, 0
+  local srv, port
+  srv, port = server(function(c)
+    conns = conns + 1
+    local got = ""
+    c:on("receive", function(_, d) got = got .. d end)
+    c:on("disconnection", function(_, code)
+      T.eq(code, 0, "peer saw a FIN, not a reset")
+      T.eq(got, "hello world", "both sends arrived before it")
+      ended = ended + 1
+      if ended == 2 then srv:close(); done() end
+    end)
+  end)
+  local function client(close_in_sent)
+    local c = net.createConnection()
+    c:on("connection", function(s)
+      if close_in_sent then
+        s:send("hello ")
+        s:send("world", function(s2) s2:close() end)
+      else
+        s:send("hello ")
+        s:send("world")
+        s:close()
+      end
+    end)
+    c:connect(port)
+  end
+  client(false)
+  client(true)
+end)
 T.test("close while connecting, then connect again", function(done)
   local accepted = 0
   local srv, port = server(function(c) accepted = accepted + 1; c:send("x") end)
