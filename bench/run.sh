@@ -262,7 +262,7 @@ RATIOS=$OUT/ratios.md
 
 TARGETS=$OUT/targets.md
 {
-  echo "| target | netmcu / peer, best of the rounds | netmcu / peer, median of the rounds |"
+  echo "| target | netmcu / peer, best of the samples | netmcu / peer, median of the samples |"
   echo "|---|---|---|"
   target "keep-alive server CPU per request vs luv" ka_cpu luv '<=' 0.9
   target "keep-alive server CPU per request vs Node.js" ka_cpu node '<=' 0.8
