@@ -27,38 +27,43 @@ LUA_LIBS := $(shell $(PKG_CONFIG) --libs $(LUA_PC) 2>/dev/null)
 
 CC ?= cc
 OPT ?= -O2 -g
-CFLAGS += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -fPIC $(OPT) \
+CFLAGS += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -fPIC $(OPT) -Isrc \
           -DNETMCU_VERSION='"$(VERSION)"' $(DEPS_CFLAGS) $(SAN)
 LDFLAGS += $(SAN)
 
-SRCS := $(filter-out src/main.c,$(wildcard src/*.c))
+# src/core: loop, objects, protected calls; src/net: the net module;
+# src/modules: one file per other NodeMCU module; src/runtime: netmcu.
+SRCS := $(wildcard src/core/*.c src/net/*.c src/modules/*.c)
 OBJS := $(SRCS:src/%.c=$(BUILD)/obj/%.o)
+HDRS := $(wildcard src/*/*.h)
+# A <name>.so shim for every module but net (core/modules.h lists them).
+MODULES := $(shell sed -n 's/^ *X(\([a-z0-9_]*\)).*/\1/p' src/core/modules.h)
+SHIMS := $(patsubst %,$(BUILD)/%.so,$(filter-out net,$(MODULES)))
 
 LMOD := $(DESTDIR)$(PREFIX)/lib/lua/$(LUA_ABI)
 
 .PHONY: rock install-rock all check-deps test-deps check test test-asan asan demo install uninstall clean bench
 
-all: check-deps $(BUILD)/netmcu $(BUILD)/net.so $(BUILD)/tmr.so $(BUILD)/node.so
+all: check-deps $(BUILD)/netmcu $(BUILD)/net.so $(SHIMS)
 
 check-deps:
 	@sh scripts/setup.sh $(if $(filter 5.3,$(LUA)),build,all)
 
-$(BUILD)/obj/%.o: src/%.c src/*.h | $(BUILD)/obj
+$(BUILD)/obj/%.o: src/%.c $(HDRS)
+	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
 
-$(BUILD)/obj:
-	mkdir -p $@
-
-$(BUILD)/netmcu: $(BUILD)/obj/main.o $(OBJS)
+$(BUILD)/netmcu: $(BUILD)/obj/runtime/main.o $(OBJS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LUA_LIBS) $(UV_LIBS) -lm
 
 # The module does not link Lua: the interpreter that loads it provides it.
 $(BUILD)/net.so: $(OBJS)
 	$(CC) $(LDFLAGS) -shared -o $@ $^ $(UV_LIBS) -lm
 
-# tmr.so and node.so are shims that open their module from net.so, so a
-# state has one loop however the files are copied (src/shim/modshim.c).
-$(BUILD)/tmr.so $(BUILD)/node.so: $(BUILD)/%.so: src/shim/modshim.c | $(BUILD)/obj
+# tmr.so, node.so, ... are shims that open their module from net.so, so a
+# state has one loop however the files are copied (src/runtime/modshim.c).
+$(SHIMS): $(BUILD)/%.so: src/runtime/modshim.c
+	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -DNM_SHIM_NAME=$* -shared -o $@ $<
 
 test-deps:
@@ -100,20 +105,20 @@ ROCK_LIBS = $(if $(UV_LIBDIR),-L$(UV_LIBDIR)) $(if $(CARES_LIBDIR),-L$(CARES_LIB
 rock:
 	rm -rf build-rock # LuaRocks may build for another Lua version each time
 	$(MAKE) BUILD=build-rock DEPS_CFLAGS='$(ROCK_CFLAGS)' UV_LIBS='$(ROCK_LIBS)' \
-	  build-rock/net.so build-rock/tmr.so build-rock/node.so
+	  build-rock/net.so $(SHIMS:$(BUILD)/%=build-rock/%)
 
 install-rock:
 	install -d $(INST_LIBDIR)
-	install -m 644 build-rock/net.so build-rock/tmr.so build-rock/node.so $(INST_LIBDIR)/
+	install -m 644 build-rock/*.so $(INST_LIBDIR)/
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(LMOD) $(DESTDIR)$(PREFIX)/share/man/man1
 	install -m 755 $(BUILD)/netmcu $(DESTDIR)$(PREFIX)/bin/netmcu
-	install -m 644 $(BUILD)/net.so $(BUILD)/tmr.so $(BUILD)/node.so $(LMOD)/
+	install -m 644 $(BUILD)/net.so $(SHIMS) $(LMOD)/
 	install -m 644 docs/netmcu.1 $(DESTDIR)$(PREFIX)/share/man/man1/netmcu.1
 
 uninstall:
-	rm -f $(DESTDIR)$(PREFIX)/bin/netmcu $(LMOD)/net.so $(LMOD)/tmr.so $(LMOD)/node.so \
+	rm -f $(DESTDIR)$(PREFIX)/bin/netmcu $(LMOD)/net.so $(patsubst $(BUILD)/%,$(LMOD)/%,$(SHIMS)) \
 	  $(DESTDIR)$(PREFIX)/share/man/man1/netmcu.1
 
 clean:

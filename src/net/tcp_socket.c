@@ -302,18 +302,18 @@ static void sent_kill(nm_obj *o) {
   }
   if (q->queued) nm_defer_cancel(q->ctx, &q->d);
   nm_obj_unregister(&q->obj);
-  q->ctx->tcp_sent = NULL;
+  q->ctx->state[NM_STATE_TCP] = NULL;
   free(q->spare);
   free(q);
 }
 
 static nm_tcp_sent *sent_list(nm_ctx *ctx) {
-  nm_tcp_sent *q = ctx->tcp_sent;
+  nm_tcp_sent *q = ctx->state[NM_STATE_TCP];
   if (q == NULL && (q = calloc(1, sizeof *q)) != NULL) {
     q->tail = &q->head;
     q->ctx = ctx;
     nm_obj_register(ctx, &q->obj, sent_kill);
-    ctx->tcp_sent = q;
+    ctx->state[NM_STATE_TCP] = q;
   }
   return q;
 }
@@ -338,10 +338,10 @@ static void write_cb(uv_write_t *req, int status) {
   nm_tcp *s = w->s;
   nm_ctx *ctx = s->ctx;
   wreq_free(ctx, w);
-  if (status == 0 && s->sent_due > 0 && ctx->tcp_sent != NULL) {
+  if (status == 0 && s->sent_due > 0 && ctx->state[NM_STATE_TCP] != NULL) {
     /* earlier sends' `sent` are still due: this one waits behind them */
     nm_idle_touch(s);
-    sent_later(ctx->tcp_sent, s);
+    sent_later(ctx->state[NM_STATE_TCP], s);
     return;
   }
   if (status < 0) {

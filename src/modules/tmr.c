@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <time.h>
 
-#include "nm.h"
+#include "core/nm.h"
 
 #define TMR_TIMER "tmr.timer"
 #define MAX_INTERVAL 6870947 /* ms, as on the device */

@@ -224,7 +224,7 @@ void nm_dns_servers_changed(nm_dns *dns) {
 static void dns_kill(nm_obj *o);
 
 nm_dns *nm_dns_get(nm_ctx *ctx) {
-  if (ctx->dns != NULL) return ctx->dns;
+  if (ctx->state[NM_STATE_DNS] != NULL) return ctx->state[NM_STATE_DNS];
   nm_dns *dns = calloc(1, sizeof *dns);
   if (dns == NULL) return NULL;
   const char *path = getenv("NETMCU_RESOLV_CONF");
@@ -239,7 +239,7 @@ nm_dns *nm_dns_get(nm_ctx *ctx) {
   nm_list_init(&dns->reqs);
   nm_dns_read_resolv_conf(dns->resolv_conf, dns->servers);
   nm_obj_register(ctx, &dns->obj, dns_kill);
-  ctx->dns = dns;
+  ctx->state[NM_STATE_DNS] = dns;
   return dns;
 }
 
@@ -260,7 +260,7 @@ static void dns_kill(nm_obj *o) {
       free(r);
     }
   }
-  ctx->dns = NULL;
+  ctx->state[NM_STATE_DNS] = NULL;
   ares_library_cleanup();
   free(dns->resolv_conf);
   free(dns);

@@ -11,6 +11,7 @@
 #include <uv.h>
 
 #include "compat.h"
+#include "modules.h"
 
 /* ---- intrusive doubly linked lists ---- */
 
@@ -79,12 +80,9 @@ typedef struct nm_ctx {
   int stop_signal;       /* set by the runtime's signal watchers */
   int restart;           /* node.restart() asked the runtime to start over */
   int can_restart;       /* set by the runtime: node.restart() is possible */
-  struct nm_tasks *tasks; /* node.task.post queues, owned by node.c */
   int closed;            /* loop shut down (lua_close in progress) */
   uint64_t start_ns;     /* uv_hrtime() at creation, for tmr.now/time */
-  struct nm_dns *dns;    /* resolver state, owned by dns.c (created lazily) */
-  struct nm_mcast *mcast; /* multicast memberships and UDP sockets, udp_socket.c */
-  struct nm_tcp_sent *tcp_sent; /* tcp_socket.c: sends written at once */
+  void *state[NM_STATE_MAX]; /* per-loop state of modules (modules.h) */
   char readbuf[NM_READBUF_SIZE]; /* every TCP read; UDP without udpbuf */
   char *udpbuf;          /* udp_socket.c: receive batches, from the first bind */
 } nm_ctx;
@@ -224,10 +222,7 @@ struct nm_tcp;
 struct nm_idle;
 struct nm_tcp *nm_tcp_accepted(nm_ctx *ctx, uv_stream_t *server, struct nm_idle *idle);
 
-int luaopen_net(lua_State *L);
 /* net.run(), also called by the runtime. */
 int nm_net_run(lua_State *L);
-int luaopen_tmr(lua_State *L);
-int luaopen_node(lua_State *L);
 
 #endif

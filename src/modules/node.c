@@ -5,7 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "nm.h"
+#include "core/nm.h"
 
 enum { PRIO_LOW = 0, PRIO_MEDIUM = 1, PRIO_HIGH = 2, NPRIO = 3 };
 
@@ -30,7 +30,7 @@ static void tasks_kill(nm_obj *o) {
   struct nm_tasks *t = nm_container_of(o, struct nm_tasks, obj);
   nm_obj_unregister(&t->obj);
   if (t->queued) nm_defer_cancel(t->ctx, &t->defer);
-  t->ctx->tasks = NULL;
+  t->ctx->state[NM_STATE_NODE] = NULL;
   for (int p = 0; p < NPRIO; p++) {
     free(t->q[p].refs);
     free(t->q[p].seqs);
@@ -78,7 +78,7 @@ static void drain_cb(nm_defer *d) {
   uint64_t limit = t->next_seq;
   t->queued = 0;
   int p;
-  while (ctx->tasks == t && (p = next_prio(t, limit)) >= 0) {
+  while (ctx->state[NM_STATE_NODE] == t && (p = next_prio(t, limit)) >= 0) {
     task_fifo *f = &t->q[p];
     int ref = f->refs[f->head];
     f->head = (f->head + 1) % f->cap;
@@ -86,19 +86,19 @@ static void drain_cb(nm_defer *d) {
     nm_emit(ctx, ref, 0, 0, nm_push_integer, &p);
     if (!ctx->closed) luaL_unref(ctx->L, LUA_REGISTRYINDEX, ref);
   }
-  if (ctx->tasks == t && next_prio(t, UINT64_MAX) >= 0 && !t->queued) {
+  if (ctx->state[NM_STATE_NODE] == t && next_prio(t, UINT64_MAX) >= 0 && !t->queued) {
     t->queued = 1; /* what the tasks posted runs on the next turn */
     nm_defer_push(ctx, &t->defer, drain_cb);
   }
 }
 
 static struct nm_tasks *tasks_get(lua_State *L, nm_ctx *ctx) {
-  if (ctx->tasks != NULL) return ctx->tasks;
+  if (ctx->state[NM_STATE_NODE] != NULL) return ctx->state[NM_STATE_NODE];
   struct nm_tasks *t = calloc(1, sizeof *t);
   if (t == NULL) luaL_error(L, "out of memory");
   t->ctx = ctx;
   nm_obj_register(ctx, &t->obj, tasks_kill);
-  ctx->tasks = t;
+  ctx->state[NM_STATE_NODE] = t;
   return t;
 }
 

@@ -9,7 +9,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
-#include "nm.h"
+#include "core/nm.h"
 
 #ifndef NETMCU_VERSION
 #define NETMCU_VERSION "dev"
@@ -139,9 +139,7 @@ static int run_once(const job *j) {
     return 1;
   }
   luaL_openlibs(L);
-  open_module(L, "net", luaopen_net);
-  open_module(L, "tmr", luaopen_tmr);
-  open_module(L, "node", luaopen_node);
+  for (const nm_module *m = nm_modules; m->name != NULL; m++) open_module(L, m->name, m->open);
   nm_ctx *ctx = nm_ctx_get(L);
   ctx->can_restart = 1;
   uv_signal_t sigint, sigterm;

@@ -2,7 +2,7 @@
 #ifndef NM_UDP_H
 #define NM_UDP_H
 
-#include "nm.h"
+#include "core/nm.h"
 
 #define NM_UDP_SOCKET "net.udpsocket"
 

@@ -2,7 +2,7 @@
 #ifndef NM_TCP_H
 #define NM_TCP_H
 
-#include "nm.h"
+#include "core/nm.h"
 
 #define NM_TCP_SOCKET "net.tcpsocket"
 #define NM_TCP_SERVER "net.tcpserver"

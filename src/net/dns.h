@@ -4,7 +4,7 @@
 #ifndef NM_DNS_H
 #define NM_DNS_H
 
-#include "nm.h"
+#include "core/nm.h"
 
 typedef struct nm_dns_req nm_dns_req;
 

@@ -47,24 +47,6 @@ int nm_net_run(lua_State *L) {
   return 0;
 }
 
-/* package.preload.tmr/node = their openers in this library, so that the
- * shims tmr.so and node.so (and plain `require`) share this one loop. */
-static void preload_companions(lua_State *L) {
-  lua_getglobal(L, "package");
-  if (!lua_istable(L, -1)) {
-    lua_pop(L, 1);
-    return;
-  }
-  lua_getfield(L, -1, "preload");
-  if (lua_istable(L, -1)) {
-    lua_pushcfunction(L, luaopen_tmr);
-    lua_setfield(L, -2, "tmr");
-    lua_pushcfunction(L, luaopen_node);
-    lua_setfield(L, -2, "node");
-  }
-  lua_pop(L, 2);
-}
-
 int luaopen_net(lua_State *L) {
   static const luaL_Reg funcs[] = {
       {"createConnection", l_createConnection},
@@ -76,7 +58,7 @@ int luaopen_net(lua_State *L) {
       {"run", nm_net_run},
       {NULL, NULL}};
   nm_ctx_get(L);
-  preload_companions(L);
+  nm_preload_modules(L);
   nm_tcp_server_open(L);
   nm_tcp_socket_open(L);
   nm_udp_open(L);

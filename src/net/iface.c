@@ -35,7 +35,7 @@ static void mcast_kill(nm_obj *o) {
   nm_obj_unregister(&m->obj);
   /* Sockets closing later unlink themselves from nothing, safely. */
   while (!nm_list_empty(&m->socks)) nm_list_remove(m->socks.next);
-  m->ctx->mcast = NULL;
+  m->ctx->state[NM_STATE_MCAST] = NULL;
   free(m->v);
   free(m);
 }
@@ -43,13 +43,13 @@ static void mcast_kill(nm_obj *o) {
 /* The context's multicast state, created on first use; NULL if out of
  * memory (callers may hold resources, so this never raises). */
 static struct nm_mcast *mcast_get(nm_ctx *ctx) {
-  if (ctx->mcast != NULL) return ctx->mcast;
+  if (ctx->state[NM_STATE_MCAST] != NULL) return ctx->state[NM_STATE_MCAST];
   struct nm_mcast *m = calloc(1, sizeof *m);
   if (m == NULL) return NULL;
   m->ctx = ctx;
   nm_list_init(&m->socks);
   nm_obj_register(ctx, &m->obj, mcast_kill);
-  ctx->mcast = m;
+  ctx->state[NM_STATE_MCAST] = m;
   return m;
 }
 
@@ -186,7 +186,7 @@ int nm_multicast_join(lua_State *L) {
 /* net.multicastLeave(if_ip, group) */
 int nm_multicast_leave(lua_State *L) {
   mc_entry e = check_mc_args(L);
-  struct nm_mcast *m = nm_ctx_get(L)->mcast;
+  struct nm_mcast *m = nm_ctx_get(L)->state[NM_STATE_MCAST];
   if (m == NULL) return 0;
   size_t i = mc_find(m, &e);
   if (i == m->n) return 0; /* leaving a group not joined is harmless */

@@ -1,0 +1,46 @@
+/* modules.h - the one list of netmcu's NodeMCU modules.  Adding a module is
+ * its file in src/modules/ (luaopen_<name>) and its line in NM_MODULES; the
+ * runtime makes each a global, net.so preloads each for `require`, and the
+ * Makefile builds a <name>.so shim for each (src/runtime/modshim.c). */
+#ifndef NM_MODULES_H
+#define NM_MODULES_H
+
+#include "compat.h"
+
+/* X(name): in the order the runtime opens them (net first: it creates the
+ * loop that the others share). */
+#define NM_MODULES(X) \
+  X(net)              \
+  X(tmr)              \
+  X(node)
+
+#define NM_MODULE_DECLARE(name) int luaopen_##name(lua_State *L);
+NM_MODULES(NM_MODULE_DECLARE)
+#undef NM_MODULE_DECLARE
+
+typedef struct nm_module {
+  const char *name;
+  lua_CFunction open;
+} nm_module;
+
+/* Every module, ended by {NULL, NULL}. */
+extern const nm_module nm_modules[];
+
+/* Per-loop state slots (nm_ctx.state): one per module that keeps state
+ * beside its objects, and one per part of net.  The owner creates its
+ * state on first use as an nm_obj (so shutdown reaches it) and clears the
+ * slot when that object is killed. */
+enum nm_state_id {
+  NM_STATE_TCP,   /* net/tcp_socket.c: lingering sockets, sends written at once */
+  NM_STATE_DNS,   /* net/dns_ares.c: the resolver */
+  NM_STATE_MCAST, /* net/iface.c: multicast memberships and UDP sockets */
+  NM_STATE_TMR,   /* modules/tmr.c: the software watchdog */
+  NM_STATE_NODE,  /* modules/node.c: node.task queues */
+  NM_STATE_MAX
+};
+
+/* package.preload[name] = luaopen_name for every module but net, so that
+ * `require` (and the shims) open them from this one library. */
+void nm_preload_modules(lua_State *L);
+
+#endif
