@@ -272,3 +272,13 @@ void nm_report_error(nm_ctx *ctx, const char *msg) {
   lua_pushstring(ctx->L, msg);
   callback_error(ctx, ctx->L);
 }
+
+int nm_restart(lua_State *L, const char *what, uint64_t delay_us, int reason) {
+  nm_ctx *ctx = nm_ctx_get(L);
+  if (!ctx->can_restart) return luaL_error(L, "%s needs the netmcu runtime", what);
+  ctx->restart = 1;
+  ctx->restart_delay_us = delay_us;
+  ctx->restart_reason = reason;
+  uv_stop(&ctx->loop);
+  return 0;
+}

@@ -79,6 +79,9 @@ typedef struct nm_ctx {
   int running;
   int stop_signal;       /* set by the runtime's signal watchers */
   int restart;           /* node.restart() asked the runtime to start over */
+  uint64_t restart_delay_us; /* ... after this long (node.dsleep, rtctime.dsleep) */
+  int restart_reason;    /* ... and node.bootreason() of the next life */
+  int boot_reason;       /* set by the runtime: why this life started */
   int can_restart;       /* set by the runtime: node.restart() is possible */
   int closed;            /* loop shut down (lua_close in progress) */
   uint64_t start_ns;     /* uv_hrtime() at creation, for tmr.now/time */
@@ -178,6 +181,20 @@ int nm_emit(nm_ctx *ctx, int ref, int slot, int alt, nm_pusher push, void *arg);
  * set, like `sent`, callers check nm_cb_isset first.) */
 void nm_push_integer(lua_State *L, void *int_ptr);       /* pusher: an int */
 void nm_push_ip_or_nil(lua_State *L, void *in_addr_or_null); /* pusher: "a.b.c.d" or nil */
+
+/* Boot reasons of node.bootreason() (the firmware's rst_info.reason). */
+enum nm_boot_reason {
+  NM_BOOT_POWER_ON = 0,
+  NM_BOOT_SW_WATCHDOG = 3,
+  NM_BOOT_SW_RESTART = 4,
+  NM_BOOT_DEEP_SLEEP = 5
+};
+/* Asks the runtime to end this life of the script once the running
+ * callback returns and to start it again in a fresh Lua state after
+ * delay_us, with node.bootreason() giving reason (node.restart,
+ * node.dsleep, rtctime.dsleep).  Outside the runtime raises
+ * "<what> needs the netmcu runtime". */
+int nm_restart(lua_State *L, const char *what, uint64_t delay_us, int reason);
 
 /* Message handler: the error (any value, made a string) plus a traceback. */
 int nm_msgh(lua_State *L);

@@ -186,13 +186,7 @@ static int l_chipid(lua_State *L) {
 
 /* node.restart(): the runtime starts the script over in a fresh state once
  * the current callback returns. */
-static int l_restart(lua_State *L) {
-  nm_ctx *ctx = nm_ctx_get(L);
-  if (!ctx->can_restart) return luaL_error(L, "node.restart needs the netmcu runtime");
-  ctx->restart = 1;
-  uv_stop(&ctx->loop);
-  return 0;
-}
+static int l_restart(lua_State *L) { return nm_restart(L, "node.restart", 0, NM_BOOT_SW_RESTART); }
 
 int luaopen_node(lua_State *L) {
   static const luaL_Reg funcs[] = {{"setonerror", l_setonerror}, {"heap", l_heap},

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/nm.h"
@@ -121,6 +122,8 @@ typedef struct {
   int script;       /* index of the script in argv, argc if none */
   char *stdin_text; /* the script read from standard input ("-") */
   size_t stdin_len;
+  int boot_reason;  /* node.bootreason() of the next life */
+  uint64_t sleep_us; /* to sleep before the next life (deep sleep) */
 } job;
 
 #define RESTART (-1)
@@ -132,7 +135,7 @@ static int load_script(lua_State *L, const job *j) {
 
 /* One life of the script: a fresh Lua state, the script, the loop.
  * Returns the exit status, or RESTART after node.restart(). */
-static int run_once(const job *j) {
+static int run_once(job *j) {
   lua_State *L = luaL_newstate();
   if (L == NULL) {
     fprintf(stderr, "%s: cannot create Lua state\n", progname);
@@ -142,6 +145,7 @@ static int run_once(const job *j) {
   for (const nm_module *m = nm_modules; m->name != NULL; m++) open_module(L, m->name, m->open);
   nm_ctx *ctx = nm_ctx_get(L);
   ctx->can_restart = 1;
+  ctx->boot_reason = j->boot_reason;
   uv_signal_t sigint, sigterm;
   watch_signal(ctx, &sigint, SIGINT);
   watch_signal(ctx, &sigterm, SIGTERM);
@@ -179,6 +183,10 @@ static int run_once(const job *j) {
     }
   }
   int status = ctx->restart ? RESTART : ctx->stop_signal ? 128 + ctx->stop_signal : 0;
+  if (ctx->restart) {
+    j->boot_reason = ctx->restart_reason;
+    j->sleep_us = ctx->restart_delay_us;
+  }
   return finish(L, ctx, status);
 }
 
@@ -199,7 +207,7 @@ static char *read_all(FILE *f, size_t *len) {
 }
 
 int main(int argc, char **argv) {
-  job j = {argc, argv, argc, NULL, 0};
+  job j = {argc, argv, argc, NULL, 0, NM_BOOT_POWER_ON, 0};
   int have_chunk = 0;
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
@@ -247,6 +255,11 @@ int main(int argc, char **argv) {
   tune_malloc();
   int status;
   while ((status = run_once(&j)) == RESTART) {
+    /* Deep sleep: nothing runs until the wake-up.  The signal watchers
+     * are gone with the last life's loop, so SIGINT ends the process. */
+    struct timespec ts = {(time_t)(j.sleep_us / 1000000), (long)(j.sleep_us % 1000000) * 1000};
+    while (nanosleep(&ts, &ts) != 0) {
+    }
   }
   free(j.stdin_text);
   return status;
