@@ -12,7 +12,8 @@
 #define NM_MODULES(X) \
   X(net)              \
   X(tmr)              \
-  X(node)
+  X(node)             \
+  X(crypto)
 
 #define NM_MODULE_DECLARE(name) int luaopen_##name(lua_State *L);
 NM_MODULES(NM_MODULE_DECLARE)
