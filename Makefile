@@ -33,9 +33,10 @@ LDFLAGS += $(SAN)
 
 # src/core: loop, objects, protected calls; src/net: the net module;
 # src/modules: one file per other NodeMCU module; src/runtime: netmcu.
-SRCS := $(wildcard src/core/*.c src/net/*.c src/modules/*.c)
+# (A large module is a folder: src/modules/<name>/*.c.)
+SRCS := $(wildcard src/core/*.c src/net/*.c src/modules/*.c src/modules/*/*.c)
 OBJS := $(SRCS:src/%.c=$(BUILD)/obj/%.o)
-HDRS := $(wildcard src/*/*.h)
+HDRS := $(wildcard src/*/*.h src/modules/*/*.h)
 # A <name>.so shim for every module but net (core/modules.h lists them).
 MODULES := $(shell sed -n 's/^ *X(\([a-z0-9_]*\)).*/\1/p' src/core/modules.h)
 SHIMS := $(patsubst %,$(BUILD)/%.so,$(filter-out net,$(MODULES)))
