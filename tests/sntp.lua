@@ -176,6 +176,17 @@ T.test("DNS: a name that does not resolve gives error 1 with the name", function
   end)
 end, 20)
 
+T.test("a send the OS refuses: error 3 at once", function(done)
+  -- Without SO_BROADCAST the kernel refuses a datagram to 255.255.255.255
+  -- (EACCES) before it leaves: nothing is sent anywhere.
+  local t0 = tmr.now()
+  sync("255.255.255.255", function(r)
+    T.ok(r.err and r.err[1] == 3, "err(3): UDP send failed", r.err and r.err[1])
+    T.ok(elapsed(t0) < 0.9, "without waiting for timeouts")
+    done()
+  end)
+end)
+
 local BAD = {
   {"another origin", {origin = "12345678"}},
   {"mode 3 (a client)", {mode = 3}},
