@@ -167,7 +167,9 @@ static void cron_arm(cron_state *st, int fire_now) {
     return;
   }
   int64_t sec = us / 1000000, minute = sec / 60;
+  /* Rounded up, from the loop's time brought up to now: not early. */
   uint64_t ms = 60000 - (uint64_t)(sec % 60) * 1000 - (uint64_t)(us % 1000000) / 1000;
+  uv_update_time(&st->ctx->loop);
   if (!fire_now) { /* this minute was not waited for: from the next one */
     st->last = minute;
     uv_timer_start(&st->timer, tick_cb, ms, 0);
@@ -217,8 +219,15 @@ static void list_add(lua_State *L, cron_state *st, int idx, cron_entry *e) {
   st->refs[st->n] = nm_anchor(L, idx);
   st->ents[st->n++] = e;
   if (st->n == 1) {
+    /* The firmware's timer first ticks 1 s after boot and runs the
+     * minute it finds (the time survives rtctime.dsleep); later, an entry
+     * waits for the next minute. */
+    uint64_t up_ms = (uv_hrtime() - st->ctx->start_ns) / 1000000;
     st->last = -1;
-    cron_arm(st, 0);
+    if (up_ms < 1000)
+      uv_timer_start(&st->timer, tick_cb, 1000 - up_ms, 0);
+    else
+      cron_arm(st, 0);
   }
 }
 
