@@ -312,8 +312,11 @@ static int crypto_mask(lua_State *L) {
 static void old_form(lua_State *L, const char *form, const char *instead) {
   lua_Debug ar;
   char site[256] = "?";
-  if (lua_getstack(L, 1, &ar) && lua_getinfo(L, "Sl", &ar))
-    snprintf(site, sizeof site, "%s:%d", ar.short_src, ar.currentline);
+  for (int level = 1; level < 16 && lua_getstack(L, level, &ar); level++)
+    if (lua_getinfo(L, "Sl", &ar) && ar.currentline >= 0) { /* the nearest Lua caller */
+      snprintf(site, sizeof site, "%s:%d", ar.short_src, ar.currentline);
+      break;
+    }
   lua_getfield(L, LUA_REGISTRYINDEX, "netmcu.oldforms");
   if (!lua_istable(L, -1)) {
     lua_pop(L, 1);
