@@ -145,20 +145,37 @@ T.test("setting the clock to another minute runs that minute; the same minute do
   end, "a set into minute 10 fires it")
 end)
 
+T.test("entries scheduled by a handler wait for the next minute (no endless chain)", function(done)
+  local chain, made = 0, {}
+  local function link(e)
+    chain = chain + 1
+    if chain < 1000 then made[#made + 1] = cron.schedule("* * * * *", link) end
+  end
+  made[1] = cron.schedule("* * * * *", link)
+  at(12, 59, 900000) -- the next minute comes in 0.1 s
+  wait(function() return chain > 0 end, function()
+    tmr.create():alarm(300, tmr.ALARM_SINGLE, function()
+      T.eq(chain, 1, "one run this minute; the entry it scheduled did not run with it")
+      for _, e in ipairs(made) do e:unschedule() end
+      done()
+    end)
+  end, "the first link runs")
+end)
+
 T.test("a handler's error goes to node.setonerror; cron goes on", function(done)
   local errs = {}
   node.setonerror(function(msg) errs[#errs + 1] = msg end)
   local after = 0
-  local bad = cron.schedule("11 0 * * *", function() error("cron handler failure") end)
-  local good = cron.schedule("11 0 * * *", function() after = after + 1 end)
-  at(10, 58, 800000)
+  local bad = cron.schedule("14 0 * * *", function() error("cron handler failure") end)
+  local good = cron.schedule("14 0 * * *", function() after = after + 1 end)
+  at(13, 58, 800000)
   wait(function() return after > 0 and #errs > 0 end, function()
     node.setonerror()
     T.ok(errs[1]:find("cron handler failure", 1, true), "the error reached the handler", errs[1])
     T.eq(after, 1, "the next entry of the same minute still ran")
     bad:unschedule(); good:unschedule()
     done()
-  end, "both entries of minute 11 ran")
+  end, "both entries of minute 14 ran")
 end)
 
 T.test("after rtctime.dsleep, entries scheduled at boot run the minute found 1 s after boot",

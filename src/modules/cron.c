@@ -24,6 +24,7 @@ typedef struct {
 typedef struct {
   cron_desc desc;
   int64_t fired; /* the minute (since the epoch) it last fired for, -1 */
+  uint64_t seq;  /* when it was (last) scheduled */
 } cron_entry;
 
 typedef struct {
@@ -34,6 +35,7 @@ typedef struct {
   cron_entry **ents;  /* ... and the entries themselves */
   size_t n, cap;
   int64_t last;       /* the minute handled last, -1 */
+  uint64_t seq;       /* entries scheduled so far */
 } cron_state;
 
 /* ---- the mask ---- */
@@ -137,13 +139,18 @@ static int entry_matches(const cron_entry *e, int64_t minute) {
          (e->desc.min >> tm.min & 1);
 }
 
-/* Calls every scheduled entry that matches minute, each once, while the
- * handlers change the list: after each call the scan starts over. */
+/* Calls every entry that was scheduled when this minute came and matches
+ * it, each once, while the handlers change the list: after each call the
+ * scan starts over.  (Entries scheduled by the handlers wait for the next
+ * minute, so a handler that schedules another cannot loop forever.) */
 static void fire(cron_state *st, int64_t minute) {
   nm_ctx *ctx = st->ctx;
+  uint64_t before = st->seq;
   for (;;) {
     size_t i = 0;
-    while (i < st->n && (st->ents[i]->fired == minute || !entry_matches(st->ents[i], minute))) i++;
+    while (i < st->n && (st->ents[i]->fired == minute || st->ents[i]->seq >= before ||
+                         !entry_matches(st->ents[i], minute)))
+      i++;
     if (i == st->n) return;
     st->ents[i]->fired = minute;
     nm_emit(ctx, st->refs[i], SLOT_HANDLER, 0, NULL, NULL);
@@ -218,6 +225,7 @@ static void list_add(lua_State *L, cron_state *st, int idx, cron_entry *e) {
   }
   st->refs[st->n] = nm_anchor(L, idx);
   st->ents[st->n++] = e;
+  e->seq = st->seq++;
   if (st->n == 1) {
     /* The firmware's timer first ticks 1 s after boot and runs the
      * minute it finds (the time survives rtctime.dsleep); later, an entry

@@ -6,7 +6,9 @@
  * same process (node.restart, deep sleeps), and the chip's RTC keeps time
  * through a deep sleep of rtctime.dsleep, so the clock must outlive the
  * Lua state.  As on the chip (rtc_time_register_bootup), any other restart
- * loses it: the first use in a new life checks how that life started. */
+ * loses it: the first use in a new life checks how that life started.
+ * One process, one device: Lua states of one process share the clock (it
+ * is not meant for states running in concurrent threads). */
 #include <math.h>
 #include <string.h>
 #include <time.h>
