@@ -200,6 +200,7 @@ local BAD = {
   {"transmitted before received", {recv = FAR + 1, xmit = FAR}},
   {"held longer than the round trip", {recv = FAR - 30, xmit = FAR}},
   {"47 bytes", {cut = 47}},
+  {"a time before 1970", {time = -86400 * 365}},
 }
 
 T.test("a lying or malformed server is not believed: " .. #BAD .. " kinds, then error 4", function(done)

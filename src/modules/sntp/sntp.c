@@ -352,7 +352,8 @@ static void recv_cb(uv_udp_t *h, ssize_t n, const uv_buf_t *buf, const struct so
   if (v != NTP_OK) return; /* not believed: wait for another answer or the timeout */
   int64_t t2 = ntp_to_unix_us(r.recv), t3 = ntp_to_unix_us(r.xmit);
   int64_t rtt = (int64_t)((t4 - st->sent_ns) / 1000), held = t3 - t2;
-  if (held < 0 || held > rtt) return; /* a server that answered before it was asked lies */
+  if (t2 < 0 || held < 0 || held > rtt) return; /* before 1970; or sent before received, or
+                                                 * held longer than the round trip: lies */
   st->kodbits &= ~(1u << st->pos);
   uv_timer_stop(&st->timer);
   if (r.li != 0) st->pending_li = r.li;
