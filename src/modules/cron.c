@@ -312,7 +312,8 @@ int luaopen_cron(lua_State *L) {
                                      {"handler", entry_handler},
                                      {"unschedule", entry_unschedule},
                                      {NULL, NULL}};
-  static const luaL_Reg funcs[] = {{"schedule", cron_schedule}, {"reset", cron_reset}, {NULL, NULL}};
+  static const luaL_Reg funcs[] = {
+      {"schedule", cron_schedule}, {"reset", cron_reset}, {NULL, NULL}};
   nm_ctx_get(L);
   nm_class(L, CRON_ENTRY, methods, entry_gc);
   nm_newlib(L, funcs);

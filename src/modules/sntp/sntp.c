@@ -225,7 +225,8 @@ static void push_error(lua_State *L, void *arg) {
 static void apply(sntp *st, result *r) {
   const answer *b = &st->best;
   int64_t local = local_us(st->ctx);
-  r->now_us = b->server_us + (int64_t)((uv_hrtime() - b->at_ns) / 1000) + (int64_t)st->offset * 1000000;
+  int64_t since = (int64_t)((uv_hrtime() - b->at_ns) / 1000);
+  r->now_us = b->server_us + since + (int64_t)st->offset * 1000000;
   r->delta_us = r->now_us - local;
   if (st->on_repeat && r->delta_us > -200000 && r->delta_us < 200000) {
     int64_t d = (r->delta_us * 4294967296LL) / 1000000; /* 32.32 seconds */
@@ -341,8 +342,8 @@ static void recv_cb(uv_udp_t *h, ssize_t n, const uv_buf_t *buf, const struct so
     return;
   const struct sockaddr_in *from = (const struct sockaddr_in *)addr;
   const server *s = &st->srv[st->pos];
-  if (!is_anycast(s->addr) && (from->sin_addr.s_addr != s->addr.s_addr || ntohs(from->sin_port) != s->port))
-    return; /* not from the server asked */
+  int same = from->sin_addr.s_addr == s->addr.s_addr && ntohs(from->sin_port) == s->port;
+  if (!same && !is_anycast(s->addr)) return; /* not from the server asked */
   ntp_reply r;
   enum ntp_verdict v = ntp_check((const uint8_t *)buf->base, (size_t)n, st->cookie, &r);
   if (v == NTP_KISS || (v == NTP_UNSYNC && strcmp(r.refid, "DENY") == 0)) {
@@ -464,7 +465,9 @@ static void check_fn(lua_State *L, int idx) {
                 "function or nil expected");
 }
 
-static int fn_ref(lua_State *L, int idx) { return lua_isfunction(L, idx) ? nm_anchor(L, idx) : LUA_NOREF; }
+static int fn_ref(lua_State *L, int idx) {
+  return lua_isfunction(L, idx) ? nm_anchor(L, idx) : LUA_NOREF;
+}
 
 /* sntp.sync([server | {servers}], [ok], [err], [autorepeat]) */
 static int sntp_sync(lua_State *L) {
@@ -534,8 +537,10 @@ static int sntp_getoffset(lua_State *L) {
 }
 
 int luaopen_sntp(lua_State *L) {
-  static const luaL_Reg funcs[] = {
-      {"sync", sntp_sync}, {"setoffset", sntp_setoffset}, {"getoffset", sntp_getoffset}, {NULL, NULL}};
+  static const luaL_Reg funcs[] = {{"sync", sntp_sync},
+                                   {"setoffset", sntp_setoffset},
+                                   {"getoffset", sntp_getoffset},
+                                   {NULL, NULL}};
   nm_ctx_get(L);
   nm_newlib(L, funcs);
   return 1;
