@@ -56,4 +56,23 @@ print(pcall(node.restart))
 require("net").run()' 2>&1); rc=$?
 check "require node: task.post runs in net.run(); restart needs the runtime" \
   [ $rc -eq 0 -a "$out" = "$(printf 'false\tnode.restart needs the netmcu runtime\ntask\t1')" ] || echo "$out" | sed 's/^/#   /'
+
+# crypto, rtctime, cron and sntp through their shims: an NTP answer from a
+# UDP socket of the script sets rtctime, and a cron entry fires on it.
+out=$(LUA_CPATH="$CPATH" timeout 10 "$LUA" -e '
+local crypto, rtctime, sntp, cron = require "crypto", require "rtctime", require "sntp", require "cron"
+local net = require "net"
+print(#crypto.hash("sha256", "x"), select(2, pcall(rtctime.dsleep, 1)))
+local u = net.createUDPSocket()
+u:on("receive", function(s, req, port, ip)
+  local t = string.char(0xe1, 0xb6, 0x5f, 0x80, 0, 0, 0, 0) -- 2020-01-01 00:00:00 in NTP
+  s:send(port, ip, string.char(0x24, 2, 6, 236) .. ("\0"):rep(8) .. "GPS\0" .. t .. req:sub(41, 48) .. t .. t)
+end)
+u:listen(0, "127.0.0.1")
+cron.schedule("0 0 1 1 *", function(e) print("cron", (rtctime.get())) e:unschedule() end)
+sntp.sync("127.0.0.1:" .. u:getaddr(), function(sec, usec, server) print("sntp", sec) u:close() end)
+net.run()' 2>&1); rc=$?
+check "require crypto, rtctime, sntp, cron: one loop; sntp sets rtctime, cron follows" \
+  [ $rc -eq 0 -a "$out" = "$(printf '32\trtctime.dsleep needs the netmcu runtime\nsntp\t1577836800\ncron\t1577836800')" ] ||
+  echo "$out" | sed 's/^/#   /'
 plan

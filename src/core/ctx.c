@@ -66,6 +66,8 @@ static nm_ctx *ctx_create(lua_State *L) {
   ctx->err_ref = LUA_NOREF;
   ctx->onerror_ref = LUA_NOREF;
   ctx->start_ns = uv_hrtime();
+  static unsigned lives; /* contexts made by this process */
+  ctx->life = ++lives;
   ctx->msgh_ref = ref_cfunction(L, nm_msgh);
   ctx->emit_ref = ref_cfunction(L, emit_trampoline);
   return ctx;

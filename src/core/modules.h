@@ -12,7 +12,11 @@
 #define NM_MODULES(X) \
   X(net)              \
   X(tmr)              \
-  X(node)
+  X(node)             \
+  X(crypto)           \
+  X(rtctime)          \
+  X(sntp)             \
+  X(cron)
 
 #define NM_MODULE_DECLARE(name) int luaopen_##name(lua_State *L);
 NM_MODULES(NM_MODULE_DECLARE)
@@ -36,6 +40,8 @@ enum nm_state_id {
   NM_STATE_MCAST, /* net/iface.c: multicast memberships and UDP sockets */
   NM_STATE_TMR,   /* modules/tmr.c: the software watchdog */
   NM_STATE_NODE,  /* modules/node.c: node.task queues */
+  NM_STATE_CRON,  /* modules/cron.c: the scheduled entries and their timer */
+  NM_STATE_SNTP,  /* modules/sntp/: the sync in progress, servers, autorepeat */
   NM_STATE_MAX
 };
 

@@ -83,6 +83,9 @@ typedef struct nm_ctx {
   int restart_reason;    /* ... and node.bootreason() of the next life */
   int boot_reason;       /* set by the runtime: why this life started */
   int can_restart;       /* set by the runtime: node.restart() is possible */
+  unsigned life;         /* 1, 2, ...: this context's number in the process, so in
+                          * the runtime the life of the script (state that outlives
+                          * a restart, like rtctime's clock, tells lives apart by it) */
   int closed;            /* loop shut down (lua_close in progress) */
   uint64_t start_ns;     /* uv_hrtime() at creation, for tmr.now/time */
   void *state[NM_STATE_MAX]; /* per-loop state of modules (modules.h) */

@@ -3,7 +3,10 @@
 --   env: NETMCU_FUZZ_SEED, NETMCU_FUZZ_SECONDS (arguments win), default: a
 --        time-based seed (printed) and 20 s.
 -- Drives random sequences of every call of SPEC 3-8 and 10 (node.task.post,
--- node.setonerror) with plausible and hostile arguments, on real sockets on
+-- node.setonerror), and of crypto, rtctime, sntp and cron (SPEC 16; sntp
+-- only ever asks 127.0.0.1, the fuzzer's own UDP sockets or nothing, and
+-- the deep sleeps only with arguments that must raise), with plausible and
+-- hostile arguments, on real sockets on
 -- 127.0.0.1, from the top level of timer ticks and from inside every kind of
 -- callback (close inside receive, on() replacing the running callback,
 -- sends from `sent`, connects from `disconnection`, ...).  Objects are kept
@@ -416,6 +419,97 @@ local function mc_group()
   return v
 end
 
+-- ---- crypto, rtctime, sntp, cron (SPEC 16) ----
+local HASH_M = getmetatable(crypto.new_hash("MD5")).__index
+local ENTRY_M = getmetatable(cron.schedule("* * * * *", function() end)).__index
+cron.reset()
+local hashes, entries = {}, {}
+local function keep(list, r)
+  if r[1] and r[2] ~= nil then
+    list[#list + 1] = r[2]
+    if #list > 8 then table.remove(list, R(#list)) end
+  end
+end
+local function algo()
+  if chance(0.8) then return pick({"MD5", "sha1", "SHA256", "sha384", "SHA512", "sha224", "RIPEMD160",
+                                   "md4", "", "SHA3"}) end
+  return hv()
+end
+local function bytes()
+  local r = R(10)
+  if r <= 3 then return ("k"):rep(R(300)) end
+  if r == 4 then return MiB end
+  if r == 5 then return "" end
+  if r <= 7 then return "abc\0" .. R(1000) end
+  return hv()
+end
+local function aes_key()
+  if chance(0.7) then return "0123456789abcdef" end
+  return chance(0.5) and ("k"):rep(R(40)) or hv()
+end
+-- An NTP responder of the fuzzer: to each request, nothing, garbage, a
+-- kiss-o'-death, a malformed answer or a good one (any time), so syncs end
+-- quickly and every path of the client runs.
+local ntp_port
+local function u32(n)
+  n = math.floor(n) % 4294967296
+  return string.char(math.floor(n / 16777216) % 256, math.floor(n / 65536) % 256,
+    math.floor(n / 256) % 256, n % 256)
+end
+local function ntp_answer(req, good)
+  local r = good and 8 or R(8)
+  if r == 1 then return nil end
+  if r == 2 then return data_arg() end
+  local t = u32(R(4294967295)) .. u32(R(4294967295))
+  local b0 = r == 3 and pick({0x1c, 0xe4, 0x24, 0x2b, 0x04}) or 0x24 -- LI, version, mode
+  local stratum = r == 4 and pick({0, 16, 255}) or R(15)
+  local refid = stratum == 0 and pick({"DENY", "RSTR", "RATE", "XXXX"}) or "LOCL"
+  local origin = r == 5 and t or tostring(req):sub(41, 48)
+  local recv = r == 6 and u32(0) .. u32(0) or t
+  local a = string.char(b0, stratum, 6, 236) .. u32(R(65536)) .. u32(R(65536)) .. refid .. t .. origin ..
+    recv .. t
+  if r == 7 then a = a:sub(1, R(48)) end
+  return a
+end
+local function ntp_server()
+  local port = ntp_port or 9
+  local r = R(20)
+  if r <= 12 then return "127.0.0.1:" .. port end
+  if r == 13 then return "localhost:" .. port end
+  if r == 14 then return {"nx" .. R(100) .. ".invalid", "127.0.0.1:" .. port, "localhost:" .. port} end
+  if r == 15 then return "nx" .. R(1000) .. ".invalid" end
+  if r == 16 then return pick({MiB, ("a"):rep(129), "127.0.0.1:0", "127.0.0.1:x", {}, {1, {}}, true, 5}) end
+  if r == 17 and #udp_ports > 0 then return "127.0.0.1:" .. pick(udp_ports) end -- mostly silent
+  if r == 18 then return "127.0.0.1" end -- port 123 of loopback: silent
+  if r == 19 then return "0.0.0.0:" .. port end -- answers come from 127.0.0.1: not believed
+  return "127.0.0.1:" .. port
+end
+local function time_cb(a, b, c)
+  local kind = type(c) == "string" and "sntp_ok" or "sntp_err" .. tostring(a)
+  events[kind] = (events[kind] or 0) + 1
+  if a == nil then note_bad("sntp callback without arguments") end
+  if stopping then return end
+  maybe_fail()
+  random_ops(R(2))
+end
+local function cron_cb(e)
+  events.cron = (events.cron or 0) + 1
+  if getmetatable(e) == nil or getmetatable(e).__index ~= ENTRY_M then note_bad("cron handler without its entry") end
+  if stopping then return end
+  maybe_fail()
+  if chance(0.2) then call("cron.entry.unschedule", ENTRY_M.unschedule, e) end
+  random_ops(R(2))
+end
+local CRON_MASKS = {"* * * * *", "*/5 * * * *", "0 0 * * *", "1,2,3 */2 * * 0,6", "* * 1 1 *", "60 * * * *",
+                    "", "* * *", "*/0 * * * *", "1-5 * * * *", "x * * * *", MiB}
+local function cron_mask() return chance(0.85) and pick(CRON_MASKS) or hv() end
+-- Ends an autorepeat and waits out a sync in progress, then calls fn.
+local function sntp_quiet(fn)
+  local ok, e = pcall(sntp.sync, "nx-end.invalid")
+  if ok or not tostring(e):find("sync in progress", 1, true) then return fn() end
+  tmr.create():alarm(100, tmr.ALARM_SINGLE, function() sntp_quiet(fn) end)
+end
+
 ops = {
   {"net.createServer", function()
     local r = R(6)
@@ -507,6 +601,74 @@ ops = {
     elseif r == 2 then call("node.task.post", node.task.post, task_cb)
     else call("node.task.post", node.task.post, chance(0.8) and R(3) - 1 or hv(), task_cb) end
   end},
+  -- crypto
+  {"crypto.hash", function() call("crypto.hash", crypto.hash, algo(), bytes()) end},
+  {"crypto.hmac", function() call("crypto.hmac", crypto.hmac, algo(), bytes(), bytes()) end},
+  {"crypto.sha1", function() call("crypto.sha1", crypto.sha1, bytes()) end},
+  {"crypto.new_hash", function() keep(hashes, call("crypto.new_hash", crypto.new_hash, algo())) end},
+  {"crypto.new_hmac", function() keep(hashes, call("crypto.new_hmac", crypto.new_hmac, algo(), bytes())) end},
+  {"hash.update", function()
+    call("hash.update", HASH_M.update, #hashes > 0 and chance(0.9) and pick(hashes) or anyself(), bytes())
+  end},
+  {"hash.finalize", function()
+    call("hash.finalize", HASH_M.finalize, #hashes > 0 and chance(0.9) and pick(hashes) or anyself())
+  end},
+  {"crypto.encrypt", function()
+    call("crypto.encrypt", crypto.encrypt, chance(0.8) and pick({"AES-ECB", "aes-cbc", "DES"}) or hv(),
+      aes_key(), bytes(), chance(0.5) and bytes() or nil)
+  end},
+  {"crypto.decrypt", function()
+    call("crypto.decrypt", crypto.decrypt, chance(0.8) and pick({"AES-CBC", "aes-ecb", "AES"}) or hv(),
+      aes_key(), bytes(), chance(0.5) and bytes() or nil)
+  end},
+  {"crypto.mask", function() call("crypto.mask", crypto.mask, bytes(), bytes()) end},
+  {"crypto.fhash", function()
+    local f = pick({"tests/crypto.lua", "tests", "/dev/zero", "/dev/null", "no-such-file", "", MiB, 5, NIL})
+    if f == NIL then f = nil end
+    call("crypto.fhash", crypto.fhash, algo(), f)
+  end},
+  {"crypto.toHex", function() call("crypto.toHex", crypto.toHex, bytes()) end},
+  -- rtctime (the deep sleeps always with an option that must raise)
+  {"rtctime.set", function()
+    local r = R(4)
+    if r == 1 then call("rtctime.set", rtctime.set, hv(), hv(), hv())
+    elseif r == 2 then call("rtctime.set", rtctime.set, 1577836800 + R(400000000), R(1000000) - 1)
+    elseif r == 3 then call("rtctime.set", rtctime.set, nil, nil, R(2000001) - 1000001)
+    else call("rtctime.set", rtctime.set, hv()) end
+  end},
+  {"rtctime.get", function() call("rtctime.get", rtctime.get) end},
+  {"rtctime.epoch2cal", function() call("rtctime.epoch2cal", rtctime.epoch2cal, chance(0.5) and R(2 ^ 31) or hv()) end},
+  {"rtctime.adjust_delta", function()
+    call("rtctime.adjust_delta", rtctime.adjust_delta, chance(0.5) and R(2 ^ 40) - 2 ^ 39 or hv())
+  end},
+  {"rtctime.dsleep", function() call("rtctime.dsleep", rtctime.dsleep, hv(), 4 + R(10)) end},
+  {"rtctime.dsleep_aligned", function()
+    call("rtctime.dsleep_aligned", rtctime.dsleep_aligned, hv(), hv(), 4 + R(10))
+  end},
+  -- sntp (127.0.0.1 only; never nil, which would mean the public pool)
+  {"sntp.sync", function()
+    local a = {n = 4, ntp_server(), chance(0.85) and time_cb or hv(), chance(0.85) and time_cb or hv(),
+               chance(0.1) and 1 or nil}
+    if a[1] == nil then a[1] = "127.0.0.1" end
+    call("sntp.sync", sntp.sync, unpack(a, 1, a.n))
+  end},
+  {"sntp.setoffset", function() call("sntp.setoffset", sntp.setoffset, chance(0.7) and R(256) - 1 or hv()) end},
+  {"sntp.getoffset", function() call("sntp.getoffset", sntp.getoffset) end},
+  -- cron
+  {"cron.schedule", function()
+    keep(entries, call("cron.schedule", cron.schedule, cron_mask(), chance(0.85) and cron_cb or hv()))
+  end},
+  {"cron.entry.schedule", function()
+    call("cron.entry.schedule", ENTRY_M.schedule, #entries > 0 and chance(0.9) and pick(entries) or anyself(), cron_mask())
+  end},
+  {"cron.entry.handler", function()
+    call("cron.entry.handler", ENTRY_M.handler, #entries > 0 and chance(0.9) and pick(entries) or anyself(),
+      chance(0.85) and cron_cb or hv())
+  end},
+  {"cron.entry.unschedule", function()
+    call("cron.entry.unschedule", ENTRY_M.unschedule, #entries > 0 and chance(0.9) and pick(entries) or anyself())
+  end},
+  {"cron.reset", function() if chance(0.2) then call("cron.reset", cron.reset) end end},
   -- forgetting and collecting
   {"forget", function()
     local p = pools[pick({"srv", "tcp", "udp", "tmr"})]
@@ -537,6 +699,19 @@ T.test("fuzz: random API calls for " .. seconds .. " s", function(done)
     closed_port = s:getaddr()
     s:close()
   end
+  local responder = net.createUDPSocket()
+  responder:on("receive", function(u, req, port, ip)
+    events.ntp_request = (events.ntp_request or 0) + 1
+    if stopping then return end
+    local n = R(3) - 1
+    for i = 1, n + (chance(0.85) and 1 or 0) do -- bad ones, then mostly a good one
+      local a = ntp_answer(req, i > n)
+      if type(a) == "string" and #a > 0 and #a <= 65507 then u:send(port, ip, a) end
+    end
+  end)
+  responder:listen(0, "127.0.0.1")
+  ntp_port = responder:getaddr()
+  all[responder] = "udp" -- closed with the rest at the end
   local t0 = node.uptime()
   local ticks = 0
   local tick = tmr.create()
@@ -573,6 +748,8 @@ T.test("fuzz: random API calls for " .. seconds .. " s", function(done)
     T.ok(#bad == 0, "every failure was a Lua error with a message", table.concat(bad, "\n"))
     T.eq(onerror_calls, deliberate, "callback errors: only the deliberate ones (" .. deliberate .. ")")
     node.setonerror()
+    cron.reset() -- scheduled entries, like timers, would keep the loop running
+    sntp_quiet(function()
     collectgarbage()
     -- a fresh server and client still work, byte-exact
     local payload = {}
@@ -599,6 +776,7 @@ T.test("fuzz: random API calls for " .. seconds .. " s", function(done)
     end)
     cl:on("connection", function(s) s:send(payload) end)
     cl:connect((srv:getaddr()), "127.0.0.1")
+    end) -- sntp_quiet
   end)
 end, seconds + 60)
 
