@@ -12,7 +12,10 @@
 #define NM_MODULES(X) \
   X(net)              \
   X(tmr)              \
-  X(node)
+  X(node)             \
+  X(bit)              \
+  X(encoder)          \
+  X(struct)
 
 #define NM_MODULE_DECLARE(name) int luaopen_##name(lua_State *L);
 NM_MODULES(NM_MODULE_DECLARE)
