@@ -15,7 +15,8 @@
   X(node)             \
   X(bit)              \
   X(encoder)          \
-  X(struct)
+  X(struct)           \
+  X(sjson)
 
 #define NM_MODULE_DECLARE(name) int luaopen_##name(lua_State *L);
 NM_MODULES(NM_MODULE_DECLARE)
