@@ -318,6 +318,17 @@ T.test("encode: options and errors", function(done)
   T.eq(perr(sjson.encode, {[2 ^ 40] = 1}), "Cannot serialise table: excessively sparse array",
     "a huge sparse array is refused")
   T.eq(perr(sjson.encode, {function() error("fn boom") end}):match("fn boom"), "fn boom", "errors propagate")
+  T.eq(sjson.encode({function() return sjson.encode({1, {2}}) end, 3}), '["[1,[2]]",3]',
+    "encode called from inside encode")
+  T.eq(perr(sjson.encode, {function() error("mid") end}):match("mid"), "mid", "an encode that raises ...")
+  T.eq(sjson.encode({a = {1}}), '{"a":[1]}', "... leaves the next one working")
+  local inner
+  local outer = sjson.decode('[[1],[2]]', {metatable = {__newindex = function(t, k, v)
+    inner = sjson.decode('{"x":[true]}')
+    rawset(t, k, v)
+  end}})
+  T.eq(canon(outer, true) .. canon(inner), canon({{1}, {2}}, true) .. canon({x = {true}}),
+    "decode called from inside decode")
   T.raises(function() sjson.encode("str") end, "table expected", "encode needs a table")
   T.raises(function() sjson.encoder(nil) end, "table expected", "encoder needs a table")
   done()

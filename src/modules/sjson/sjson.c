@@ -89,16 +89,55 @@ static void sj_dec_push_opts(lua_State *L, sj_dec *d, int opts) {
   lua_pushnil(L);
 }
 
+/* ---- the state of the one-shot calls ----
+ * sjson.decode and sjson.encode reuse one parser or encoder state (kept in
+ * their upvalue, with frames for the deepest documents): a call takes it
+ * out and puts it back when it returns.  A call made meanwhile (from a
+ * function value, a metamethod) finds none and makes its own; a call that
+ * raises never puts its state back, so no state is ever shared by two
+ * calls.  For small documents this halves what a call allocates. */
+#define SJ_MAX_DEPTH 1000
+enum { SJ_CACHE_DEC = 1, SJ_CACHE_ENC };
+
+static void *sj_take(lua_State *L, int which, size_t size, const char *tname) {
+  lua_rawgeti(L, lua_upvalueindex(1), which);
+  void *p = lua_touserdata(L, -1);
+  if (p != NULL) {
+    lua_pushnil(L);
+    lua_rawseti(L, lua_upvalueindex(1), which);
+    return p;
+  }
+  lua_pop(L, 1);
+  p = nm_newuserdata(L, size);
+  memset(p, 0, size);
+  luaL_getmetatable(L, tname);
+  lua_setmetatable(L, -2);
+  return p;
+}
+
+static void sj_put_back(lua_State *L, int idx, int which) {
+  lua_pushvalue(L, idx);
+  lua_rawseti(L, lua_upvalueindex(1), which);
+}
+
 static int sjson_decode(lua_State *L) {
   size_t len;
   const char *s = luaL_checklstring(L, 1, &len);
   lua_settop(L, 2);
-  sj_dec *d = sj_dec_new(L, sj_opt_depth(L, 2));
+  int depth = sj_opt_depth(L, 2);
+  sj_dec *d = sj_take(L, SJ_CACHE_DEC, sizeof(sj_dec) + SJ_MAX_DEPTH * sizeof(sj_frame), SJ_DECODER);
+  sj_buf carry = d->carry, scratch = d->scratch; /* kept for the next call */
+  memset(d, 0, sizeof *d);
+  d->carry = carry;
+  d->scratch = scratch;
+  d->depth = depth;
+  d->top = SJ_T_START;
   int base = lua_gettop(L);
   sj_dec_push_opts(L, d, 2);
   sj_checkstack(L, d->depth);
   sj_decode_feed(L, d, base, s, len);
   if (!d->complete) return luaL_error(L, "Incomplete JSON object passed to sjson.decode");
+  sj_put_back(L, base, SJ_CACHE_DEC);
   lua_pushvalue(L, base + SJ_SLOT_RESULT);
   return 1;
 }
@@ -193,13 +232,20 @@ static void sj_enc_start(lua_State *L, sj_enc *e) {
 static int sjson_encode(lua_State *L) {
   luaL_checktype(L, 1, LUA_TTABLE);
   lua_settop(L, 2);
-  sj_enc *e = sj_enc_new(L, sj_opt_depth(L, 2));
+  int depth = sj_opt_depth(L, 2);
+  sj_enc *e = sj_take(L, SJ_CACHE_ENC, sizeof(sj_enc) + SJ_MAX_DEPTH * sizeof(sj_eframe), SJ_ENCODER);
+  sj_buf out = e->out; /* kept for the next call */
+  memset(e, 0, sizeof *e);
+  e->out = out;
+  e->out.len = 0;
+  e->depth = depth;
   int base = lua_gettop(L);
   sj_checkstack(L, e->depth);
   sj_enc_start(L, e);
   sj_encode_run(L, e, base, SIZE_MAX);
   lua_pushlstring(L, e->out.p, e->out.len);
-  sj_buf_free(&e->out);
+  if (e->out.cap > (1 << 20)) sj_buf_free(&e->out);
+  sj_put_back(L, base, SJ_CACHE_ENC);
   return 1;
 }
 
@@ -280,7 +326,9 @@ int luaopen_sjson(lua_State *L) {
                                    {NULL, NULL}};
   nm_class(L, SJ_DECODER, dec_methods, sjson_decoder_gc);
   nm_class(L, SJ_ENCODER, enc_methods, sjson_encoder_gc);
-  nm_newlib(L, funcs);
+  lua_newtable(L);
+  lua_newtable(L); /* the one-shot calls' states, upvalue of every function */
+  nm_setfuncs(L, funcs, 1);
   lua_pushlightuserdata(L, NULL);
   lua_setfield(L, -2, "NULL");
   return 1;
