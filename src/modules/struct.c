@@ -8,7 +8,7 @@
  * endian, native alignment 8.  Integers are 64 bits wide (the firmware's
  * 32-bit lua_Integer truncates what it packs); sizes up to 32 bytes are
  * accepted as on the device, the bytes beyond the eighth being the sign
- * extension. */
+ * extension.  Derived from Roberto's library (MIT; notice at the end). */
 #include <ctype.h>
 #include <limits.h>
 #include <stdint.h>
@@ -302,3 +302,26 @@ int luaopen_struct(lua_State *L) {
   nm_newlib(L, funcs);
   return 1;
 }
+
+/******************************************************************************
+* Copyright (C) 2010-2012 Lua.org, PUC-Rio.  All rights reserved.
+*
+* Permission is hereby granted, free of charge, to any person obtaining
+* a copy of this software and associated documentation files (the
+* "Software"), to deal in the Software without restriction, including
+* without limitation the rights to use, copy, modify, merge, publish,
+* distribute, sublicense, and/or sell copies of the Software, and to
+* permit persons to whom the Software is furnished to do so, subject to
+* the following conditions:
+*
+* The above copyright notice and this permission notice shall be
+* included in all copies or substantial portions of the Software.
+*
+* THE SOFTWARE IS PROVIDED "AS IS", WITHOUT WARRANTY OF ANY KIND,
+* EXPRESS OR IMPLIED, INCLUDING BUT NOT LIMITED TO THE WARRANTIES OF
+* MERCHANTABILITY, FITNESS FOR A PARTICULAR PURPOSE AND NONINFRINGEMENT.
+* IN NO EVENT SHALL THE AUTHORS OR COPYRIGHT HOLDERS BE LIABLE FOR ANY
+* CLAIM, DAMAGES OR OTHER LIABILITY, WHETHER IN AN ACTION OF CONTRACT,
+* TORT OR OTHERWISE, ARISING FROM, OUT OF OR IN CONNECTION WITH THE
+* SOFTWARE OR THE USE OR OTHER DEALINGS IN THE SOFTWARE.
+******************************************************************************/
