@@ -259,6 +259,21 @@ T.test("decoder: errors are the same however the text is split", function(done)
   done()
 end)
 
+T.test("decode: every truncation of a valid document is incomplete, never an error", function(done)
+  for di, doc in ipairs(docs) do
+    local text, bad = doc:match("^(.-)%s*$"), nil -- up to the closing bracket
+    for i = 0, #text - 1 do
+      local e = perr(sjson.decode, text:sub(1, i))
+      if e ~= "Incomplete JSON object passed to sjson.decode" then
+        bad = i .. ": " .. tostring(e)
+        break
+      end
+    end
+    T.ok(bad == nil, ("doc %d: all %d proper prefixes"):format(di, #text), bad)
+  end
+  done()
+end)
+
 T.test("encode: output as the firmware's", function(done)
   T.eq(sjson.encode({key = "value"}), '{"key":"value"}', "the docs' example")
   T.eq(sjson.encode({1, 2, 3}), "[1,2,3]", "an array")
