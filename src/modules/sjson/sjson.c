@@ -254,7 +254,7 @@ static int sjson_encoder(lua_State *L) {
   lua_settop(L, 2);
   sj_enc *e = sj_enc_new(L, sj_opt_depth(L, 2));
   sj_checkstack(L, e->depth);
-  lua_createtable(L, 2 * e->depth + 1, 0);
+  lua_createtable(L, 2 * (e->depth < 8 ? e->depth : 8) + 1, 0);
   sj_enc_start(L, e); /* null, table, key at 5..7 */
   for (int i = 3; i >= 1; i--) lua_rawseti(L, 4, i);
   nm_setuservalue(L, 3);
