@@ -21,7 +21,6 @@
 
 /* Character classes. */
 enum {
-  C_WS = 1,  /* insignificant whitespace */
   C_END = 2, /* ends a number or literal (jsonsl's Special_Endings) */
   C_STR = 4, /* stops the plain run of a string: '"', '\\', 0x00-0x13 */
   C_ESC = 8, /* may follow a backslash */
@@ -29,10 +28,10 @@ enum {
 #define CTL4 C_STR, C_STR, C_STR, C_STR
 static const unsigned char cls[256] = {
   CTL4, CTL4, /* 0x00-0x07 */
-  C_STR, C_STR | C_WS | C_END, C_STR | C_WS | C_END, C_STR, /* 0x08-0x0b */
-  C_STR, C_STR | C_WS | C_END, C_STR, C_STR,                 /* 0x0c-0x0f */
-  CTL4,                                                      /* 0x10-0x13: jsonsl passes 0x14-0x1f */
-  [' '] = C_WS | C_END, ['"'] = C_END | C_STR | C_ESC, [','] = C_END, [':'] = C_END,
+  C_STR, C_STR | C_END, C_STR | C_END, C_STR, /* 0x08-0x0b: \t \n end a token */
+  C_STR, C_STR | C_END, C_STR, C_STR,         /* 0x0c-0x0f: \r too */
+  CTL4,                                       /* 0x10-0x13: jsonsl passes 0x14-0x1f */
+  [' '] = C_END, ['"'] = C_END | C_STR | C_ESC, [','] = C_END, [':'] = C_END,
   ['['] = C_END, [']'] = C_END, ['{'] = C_END, ['}'] = C_END,
   ['\\'] = C_END | C_STR | C_ESC, ['/'] = C_ESC, ['b'] = C_ESC, ['f'] = C_ESC,
   ['n'] = C_ESC, ['r'] = C_ESC, ['t'] = C_ESC, ['u'] = C_ESC,
@@ -122,7 +121,7 @@ static int sj_checkpath(lua_State *L, int base, int lvl, sj_frame *parent, lua_I
     lua_pushinteger(L, lvl - 1);
     if (parent->obj) lua_pushvalue(L, -3); /* [.. T_p, K, new, lvl-1] */
     else lua_pushinteger(L, idx);
-    lua_settable(L, base + SJ_SLOT_PATH);
+    lua_rawset(L, base + SJ_SLOT_PATH);
   }
   lua_getfield(L, base + SJ_SLOT_META, "checkpath");
   if (lua_isnil(L, -1)) {
@@ -185,7 +184,7 @@ static void sj_close(lua_State *L, sj_dec *d, int base, int c) {
   if (d->checkpath) { /* path[lvl] = nil */
     lua_pushinteger(L, lvl);
     lua_pushnil(L);
-    lua_settable(L, base + SJ_SLOT_PATH);
+    lua_rawset(L, base + SJ_SLOT_PATH);
   }
   if (lvl == 1) {
     lua_pop(L, 1);
