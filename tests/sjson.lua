@@ -242,7 +242,9 @@ T.test("decoder: any split into chunks gives the one-shot result", function(done
 end)
 
 T.test("decoder: errors are the same however the text is split", function(done)
-  for _, bad in ipairs({'{"a":[1,2,]}', '["abc\\q"]', "[1.2.3]", "[truth]", '{"k" "v"}', "[\0]", "[1e999]"}) do
+  for _, bad in ipairs({'{"a":[1,2,]}', '["abc\\q"]', "[1.2.3]", "[truth]", '{"k" "v"}', "[\0]", "[1e999]",
+                        '["\\uzzzz\1"]', '["a\1\\x"]', '["\\u12"]', '["\\ud83d\\u12"]', '["\\ud83d\\uDC0G"]',
+                        '["ok\\u00e9\\n", "\\u0041\\uD83D\\uDE0x"]'}) do
     local want = perr(sjson.decode, bad)
     local same = true
     for i = 0, #bad do

@@ -198,113 +198,146 @@ static void sj_close(lua_State *L, sj_dec *d, int base, int c) {
 
 /* ---- strings ---- */
 
-/* From p, finds the closing quote, checking on the way what jsonsl checks:
- * no control character 0x00-0x13, only its escapes.  *esc: a backslash
- * ended the previous chunk.  Returns the quote, or NULL at end. */
+/* Skips the plain bytes of a string (not '"', '\\', 0x00-0x13) from p:
+ * 8 at a time while a word holds none of them (the bit tricks of "Bit
+ * Twiddling Hacks": a byte below 0x14, or equal to '"' or '\\'). */
+static const char *sj_skip_plain(const char *p, const char *end) {
+  const uint64_t ones = 0x0101010101010101u, highs = 0x8080808080808080u;
+  while (end - p >= 8) {
+    uint64_t w, q, b;
+    memcpy(&w, p, 8);
+    q = w ^ (ones * '"');
+    b = w ^ (ones * '\\');
+    if ((((w - ones * 0x14) & ~w) | ((q - ones) & ~q) | ((b - ones) & ~b)) & highs) break;
+    p += 8;
+  }
+  while (p < end && !(cls[(unsigned char)*p] & C_STR)) p++;
+  return p;
+}
+
+/* The string checks, in the order of the text, shared by the scanner and
+ * the decoder below so that an error is the same however the text is cut:
+ * a control character 0x00-0x13 is WEIRD_WHITESPACE (jsonsl's table lets
+ * 0x14-0x1f through); after a backslash only jsonsl's escapes; after \u
+ * four hex digits, a quote among them being UESCAPE_TOOSHORT. */
+static int sj_hexval(int c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  c |= 0x20;
+  return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+static void sj_check_hex(lua_State *L, sj_dec *d, int c) {
+  if (c == '"') sj_fail(L, d, "UESCAPE_TOOSHORT");
+  if (sj_hexval(c) < 0) sj_fail(L, d, "ESCAPE_INVALID");
+}
+
+/* From p, finds the closing quote of a string a chunk boundary cut, with
+ * the checks above.  *esc carries where an escape stands between chunks:
+ * 0 none, 1 after the backslash, 2-5 that many hex digits of \u still to
+ * come.  Returns the quote, or NULL at end. */
 static const char *sj_str_scan(lua_State *L, sj_dec *d, const char *p, const char *end,
                                unsigned char *esc) {
-  if (*esc && p < end) {
-    if (!(cls[(unsigned char)*p] & C_ESC)) sj_fail(L, d, "ESCAPE_INVALID");
-    *esc = 0;
-    p++;
-  }
-  while (p < end) {
+  for (; p < end; p++) {
     unsigned char c = (unsigned char)*p;
-    if (!(cls[c] & C_STR)) {
-      p++;
-      continue;
-    }
-    if (c == '"') return p;
-    if (c != '\\') sj_fail(L, d, "WEIRD_WHITESPACE");
-    if (p + 1 == end) {
+    if (*esc > 1) {
+      sj_check_hex(L, d, c);
+      *esc = *esc == 2 ? 0 : (unsigned char)(*esc - 1);
+    } else if (*esc == 1) {
+      if (!(cls[c] & C_ESC)) sj_fail(L, d, "ESCAPE_INVALID");
+      *esc = c == 'u' ? 5 : 0;
+    } else if (c == '\\') {
       *esc = 1;
-      return NULL;
+    } else if (c == '"') {
+      return p;
+    } else if (cls[c] & C_STR) {
+      sj_fail(L, d, "WEIRD_WHITESPACE");
+    } else {
+      p = sj_skip_plain(p, end) - 1;
     }
-    if (!(cls[(unsigned char)p[1]] & C_ESC)) sj_fail(L, d, "ESCAPE_INVALID");
-    p += 2;
   }
   return NULL;
 }
 
-static int sj_hex4(const char *s) {
+static void sj_put_utf8(lua_State *L, sj_buf *b, unsigned cp) {
+  char o[4];
+  size_t n;
+  if (cp < 0x80) {
+    o[0] = (char)cp, n = 1;
+  } else if (cp < 0x800) {
+    o[0] = (char)(0xc0 | cp >> 6), o[1] = (char)(0x80 | (cp & 0x3f)), n = 2;
+  } else if (cp < 0x10000) {
+    o[0] = (char)(0xe0 | cp >> 12), o[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
+    o[2] = (char)(0x80 | (cp & 0x3f)), n = 3;
+  } else {
+    o[0] = (char)(0xf0 | cp >> 18), o[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
+    o[2] = (char)(0x80 | ((cp >> 6) & 0x3f)), o[3] = (char)(0x80 | (cp & 0x3f)), n = 4;
+  }
+  sj_buf_add(L, b, o, n);
+}
+
+/* Four hex digits at p (checked), or -1 if the text ends first. */
+static int sj_hex4(lua_State *L, sj_dec *d, const char *p, const char *end) {
   int v = 0;
-  for (int i = 0; i < 4; i++) {
-    int c = (unsigned char)s[i], h;
-    if (c >= '0' && c <= '9') h = c - '0';
-    else if ((c | 0x20) >= 'a' && (c | 0x20) <= 'f') h = (c | 0x20) - 'a' + 10;
-    else return -1;
-    v = v << 4 | h;
+  for (int i = 0; i < 4; i++, p++) {
+    if (p == end) return -1;
+    sj_check_hex(L, d, (unsigned char)*p);
+    v = v << 4 | sj_hexval((unsigned char)*p);
   }
   return v;
 }
 
-static char *sj_utf8(char *o, unsigned cp) {
-  if (cp < 0x80) {
-    *o++ = (char)cp;
-  } else if (cp < 0x800) {
-    *o++ = (char)(0xc0 | cp >> 6);
-    *o++ = (char)(0x80 | (cp & 0x3f));
-  } else if (cp < 0x10000) {
-    *o++ = (char)(0xe0 | cp >> 12);
-    *o++ = (char)(0x80 | ((cp >> 6) & 0x3f));
-    *o++ = (char)(0x80 | (cp & 0x3f));
-  } else {
-    *o++ = (char)(0xf0 | cp >> 18);
-    *o++ = (char)(0x80 | ((cp >> 12) & 0x3f));
-    *o++ = (char)(0x80 | ((cp >> 6) & 0x3f));
-    *o++ = (char)(0x80 | (cp & 0x3f));
-  }
-  return o;
-}
-
-/* \uXXXX at s (after the 'u'), up to e: a surrogate pair becomes one
- * UTF-8 sequence; a lone surrogate becomes '?', as in the firmware. */
-static const char *sj_uescape(lua_State *L, sj_dec *d, const char *s, const char *e, char **o) {
-  if (e - s < 4) sj_fail(L, d, "UESCAPE_TOOSHORT");
-  int cp = sj_hex4(s);
-  if (cp < 0) sj_fail(L, d, "ESCAPE_INVALID");
-  s += 4;
-  if (cp >= 0xd800 && cp < 0xdc00 && e - s >= 6 && s[0] == '\\' && s[1] == 'u') {
-    int lo = sj_hex4(s + 2);
-    if (lo >= 0xdc00 && lo < 0xe000) {
-      *o = sj_utf8(*o, 0x10000 + (((unsigned)cp - 0xd800) << 10) + ((unsigned)lo - 0xdc00));
-      return s + 6;
+/* \uXXXX with p after the 'u': a surrogate pair becomes one UTF-8
+ * sequence, a lone surrogate '?' (as in the firmware).  Returns what
+ * follows, or NULL if the text ends before that is known. */
+static const char *sj_uescape(lua_State *L, sj_dec *d, const char *p, const char *end) {
+  int cp = sj_hex4(L, d, p, end);
+  if (cp < 0) return NULL;
+  p += 4;
+  if (cp >= 0xd800 && cp < 0xdc00) { /* a second \u may complete it */
+    if (end - p < 6 && memchr(p, '"', (size_t)(end - p)) == NULL) return NULL;
+    if (end - p >= 6 && p[0] == '\\' && p[1] == 'u') {
+      int lo = 0;
+      for (int i = 2; i < 6 && lo >= 0; i++) lo = sj_hexval((unsigned char)p[i]) < 0 ? -1 : lo << 4 | sj_hexval((unsigned char)p[i]);
+      if (lo >= 0xdc00 && lo < 0xe000) {
+        sj_put_utf8(L, &d->scratch, 0x10000 + (((unsigned)cp - 0xd800) << 10) + ((unsigned)lo - 0xdc00));
+        return p + 6;
+      }
     }
   }
-  if (cp >= 0xd800 && cp < 0xe000) *(*o)++ = '?';
-  else *o = sj_utf8(*o, (unsigned)cp);
-  return s;
+  if (cp >= 0xd800 && cp < 0xe000) sj_buf_add(L, &d->scratch, "?", 1);
+  else sj_put_utf8(L, &d->scratch, (unsigned)cp);
+  return p;
 }
 
-/* Pushes the string whose checked content (between the quotes) is s..e. */
-static void sj_push_escaped(lua_State *L, sj_dec *d, const char *s, const char *e) {
-  if (s == e) { /* a carried empty string: its buffer may not exist */
-    lua_pushliteral(L, "");
-    return;
-  }
+/* Decodes string content from s, with the checks above, into the scratch
+ * buffer; at the closing quote pushes the string and returns the quote.
+ * Returns NULL (nothing pushed) if the text ends first. */
+static const char *sj_str_decode(lua_State *L, sj_dec *d, const char *s, const char *end) {
+  static const char simple[] = {['b'] = '\b', ['f'] = '\f', ['n'] = '\n', ['r'] = '\r', ['t'] = '\t',
+                                ['"'] = '"', ['\\'] = '\\', ['/'] = '/'};
   sj_buf *b = &d->scratch;
   b->len = 0;
-  sj_buf_reserve(L, b, (size_t)(e - s)); /* escapes only shrink */
-  char *o = b->p;
-  while (s < e) {
-    if (*s != '\\') {
-      *o++ = *s++;
-      continue;
+  for (;;) {
+    const char *p = sj_skip_plain(s, end);
+    sj_buf_add(L, b, s, (size_t)(p - s));
+    if (p == end) return NULL;
+    unsigned char c = (unsigned char)*p;
+    if (c == '"') {
+      lua_pushlstring(L, b->p, b->len);
+      if (b->cap > 65536) sj_buf_free(b); /* do not keep a huge one */
+      return p;
     }
-    char c = s[1];
-    s += 2;
-    switch (c) {
-      case 'b': *o++ = '\b'; break;
-      case 'f': *o++ = '\f'; break;
-      case 'n': *o++ = '\n'; break;
-      case 'r': *o++ = '\r'; break;
-      case 't': *o++ = '\t'; break;
-      case 'u': s = sj_uescape(L, d, s, e, &o); break;
-      default: *o++ = c; /* " \ / */
+    if (c != '\\') sj_fail(L, d, "WEIRD_WHITESPACE");
+    if (p + 1 == end) return NULL;
+    c = (unsigned char)p[1];
+    if (!(cls[c] & C_ESC)) sj_fail(L, d, "ESCAPE_INVALID");
+    if (c == 'u') {
+      if ((s = sj_uescape(L, d, p + 2, end)) == NULL) return NULL;
+    } else {
+      sj_buf_add(L, b, &simple[c], 1);
+      s = p + 2;
     }
   }
-  lua_pushlstring(L, b->p, (size_t)(o - b->p));
-  if (b->cap > 65536) sj_buf_free(b); /* do not keep a huge one */
 }
 
 /* A string is complete (on top): a key, or a value. */
@@ -320,15 +353,12 @@ static const char *sj_string(lua_State *L, sj_dec *d, const char *p, const char 
   int st = *cur_state(d);
   int key = st == SJ_O_FIRST || st == SJ_O_KEY;
   const char *s = ++p;
-  while (p < end && !(cls[(unsigned char)*p] & C_STR)) p++;
+  p = sj_skip_plain(p, end);
   if (p < end && *p == '"') { /* the common case: no escape */
     lua_pushlstring(L, s, (size_t)(p - s));
-    sj_string_done(L, d, key);
-    return p + 1;
-  }
-  unsigned char esc = 0;
-  p = sj_str_scan(L, d, p, end, &esc);
-  if (p == NULL) {
+  } else if ((p = sj_str_decode(L, d, s, end)) == NULL) {
+    unsigned char esc = 0;
+    sj_str_scan(L, d, s, end, &esc); /* where the cut left an escape */
     d->tok = SJ_TOK_STRING;
     d->tok_key = (unsigned char)key;
     d->tok_esc = esc;
@@ -336,7 +366,6 @@ static const char *sj_string(lua_State *L, sj_dec *d, const char *p, const char 
     sj_buf_add(L, &d->carry, s, (size_t)(end - s));
     return NULL;
   }
-  sj_push_escaped(L, d, s, p);
   sj_string_done(L, d, key);
   return p + 1;
 }
@@ -478,7 +507,9 @@ static const char *sj_resume(lua_State *L, sj_dec *d, int base, const char *p, c
   d->tok = SJ_TOK_NONE;
   sj_buf *c = &d->carry;
   if (tok == SJ_TOK_STRING) {
-    sj_push_escaped(L, d, c->p, c->p + c->len);
+    sj_buf_add(L, c, "\"", 1); /* the quote, so the decoder sees the end */
+    if (sj_str_decode(L, d, c->p, c->p + c->len) == NULL) /* (the scan checked it all) */
+      sj_fail(L, d, "UESCAPE_TOOSHORT");
     sj_string_done(L, d, d->tok_key);
     q++; /* the quote */
   } else if (tok == SJ_TOK_NUMBER) {

@@ -68,7 +68,7 @@ typedef struct sj_dec {
   unsigned char checkpath; /* the metatable has checkpath: keep the path */
   unsigned char tok;       /* enum sj_tok being carried */
   unsigned char tok_key;   /* the carried string is an object key */
-  unsigned char tok_esc;   /* the carried string ends in a backslash */
+  unsigned char tok_esc;   /* the carried string's escape state (decode.c) */
   unsigned char tok_st;    /* number grammar state / literal kind */
   int tok_len;             /* number or literal: bytes so far */
   sj_buf carry;            /* the carried token's bytes */
