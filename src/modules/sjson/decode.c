@@ -296,8 +296,11 @@ static const char *sj_uescape(lua_State *L, sj_dec *d, const char *p, const char
   if (cp >= 0xd800 && cp < 0xdc00) { /* a second \u may complete it */
     if (end - p < 6 && memchr(p, '"', (size_t)(end - p)) == NULL) return NULL;
     if (end - p >= 6 && p[0] == '\\' && p[1] == 'u') {
-      int lo = 0;
-      for (int i = 2; i < 6 && lo >= 0; i++) lo = sj_hexval((unsigned char)p[i]) < 0 ? -1 : lo << 4 | sj_hexval((unsigned char)p[i]);
+      int lo = 0; /* -1 if not four hex digits: the loop below checks them */
+      for (int i = 2; i < 6 && lo >= 0; i++) {
+        int h = sj_hexval((unsigned char)p[i]);
+        lo = h < 0 ? -1 : lo << 4 | h;
+      }
       if (lo >= 0xdc00 && lo < 0xe000) {
         sj_put_utf8(L, &d->scratch, 0x10000 + (((unsigned)cp - 0xd800) << 10) + ((unsigned)lo - 0xdc00));
         return p + 6;
