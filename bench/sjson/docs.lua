@@ -59,5 +59,5 @@ return {
   {name = "api", table = api(1500), what = "REST answer: 1500 nested objects (strings, integers, decimals, booleans, null)"},
   {name = "numbers", table = numbers(20000), what = "time series: 20000 arrays of 5 numbers (integers and decimals)"},
   {name = "strings", table = strings(1500), what = "1500 messages with long texts (escapes, raw UTF-8)"},
-  {name = "small", table = small(), what = "one small answer (300 bytes), decoded/encoded many times"},
+  {name = "small", table = small(), what = "one small answer (a weather API), the size a device decodes most often"},
 }
