@@ -5,7 +5,7 @@
 #   build: compiler, pkg-config, libuv, c-ares, OpenSSL libcrypto, Lua 5.3 headers
 #   test:  build + what the suite drives (stock lua5.3, dnsmasq, ip, curl, chrony)
 #   all:   test + the other Lua versions (LUA=5.1|5.4|luajit)
-#   bench: build + the peers and tools of bench/ (wrk, luv, copas, gnuplot)
+#   bench: build + the peers and tools of bench/ (wrk, luv, copas, gnuplot, lua-cjson)
 set -u
 what=${1:-build}
 build="gcc make pkg-config libc6-dev libuv1-dev libc-ares-dev libssl-dev liblua5.3-dev"
@@ -15,7 +15,7 @@ case $what in
   build) want=$build ;;
   test) want=$test ;;
   all) want=$all ;;
-  bench) want="$build lua5.3 wrk lua-luv lua-copas lua-socket gnuplot-nox nodejs valgrind" ;;
+  bench) want="$build lua5.3 wrk lua-luv lua-copas lua-socket gnuplot-nox nodejs valgrind lua-cjson" ;;
   *) echo "usage: $0 [build|test|all|bench]" >&2; exit 2 ;;
 esac
 missing=""

@@ -1,6 +1,7 @@
 #!/bin/sh
 # The Lua C module from a stock interpreter (SPEC 9): require "net" and
-# "tmr", net.run() serves the loop, errors surface from net.run().
+# "tmr", net.run() serves the loop, errors surface from net.run(); the data
+# modules (sjson, encoder, bit, struct) load alone.
 . tests/lib/tap.sh
 LUA=${NETMCU_LUA:-lua5.3}
 CPATH=${NETMCU_CPATH:-build/?.so}
@@ -75,4 +76,8 @@ net.run()' 2>&1); rc=$?
 check "require crypto, rtctime, sntp, cron: one loop; sntp sets rtctime, cron follows" \
   [ $rc -eq 0 -a "$out" = "$(printf '32\trtctime.dsleep needs the netmcu runtime\nsntp\t1577836800\ncron\t1577836800')" ] ||
   echo "$out" | sed 's/^/#   /'
+out=$(LUA_CPATH="$CPATH" timeout 10 "$LUA" -e 'local sjson, enc, bit, struct = require "sjson", require "encoder", require "bit", require "struct"
+print(sjson.encode(sjson.decode("[1,{\"a\":true}]")), enc.toBase64("hi"), bit.bnot(0), struct.size("<i"))' 2>&1); rc=$?
+check "require sjson, encoder, bit, struct from stock $LUA (no loop needed)" \
+  [ $rc -eq 0 -a "$out" = "$(printf '[1,{"a":true}]\taGk=\t-1\t4')" ] || echo "$out" | sed 's/^/#   /'
 plan

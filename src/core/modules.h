@@ -16,7 +16,12 @@
   X(crypto)           \
   X(rtctime)          \
   X(sntp)             \
-  X(cron)
+  X(cron)             \
+  X(bit)              \
+  X(encoder)          \
+  X(struct)           \
+  X(sjson)            \
+  /* one line per module, each ending in a backslash */
 
 #define NM_MODULE_DECLARE(name) int luaopen_##name(lua_State *L);
 NM_MODULES(NM_MODULE_DECLARE)
