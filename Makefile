@@ -33,9 +33,9 @@ LDFLAGS += $(SAN)
 
 # src/core: loop, objects, protected calls; src/net: the net module;
 # src/modules: one file per other NodeMCU module; src/runtime: netmcu.
-SRCS := $(wildcard src/core/*.c src/net/*.c src/modules/*.c)
+SRCS := $(wildcard src/core/*.c src/net/*.c src/modules/*.c src/modules/*/*.c)
 OBJS := $(SRCS:src/%.c=$(BUILD)/obj/%.o)
-HDRS := $(wildcard src/*/*.h)
+HDRS := $(wildcard src/*/*.h src/modules/*/*.h)
 # A <name>.so shim for every module but net (core/modules.h lists them).
 MODULES := $(shell sed -n 's/^ *X(\([a-z0-9_]*\)).*/\1/p' src/core/modules.h)
 SHIMS := $(patsubst %,$(BUILD)/%.so,$(filter-out net,$(MODULES)))
@@ -53,7 +53,7 @@ $(BUILD)/obj/%.o: src/%.c $(HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
 
-$(BUILD)/netmcu: $(BUILD)/obj/runtime/main.o $(OBJS)
+$(BUILD)/netmcu: $(BUILD)/obj/runtime/main.o $(BUILD)/obj/runtime/device.o $(OBJS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LUA_LIBS) $(UV_LIBS) -lm
 
 # The module does not link Lua: the interpreter that loads it provides it.

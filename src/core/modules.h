@@ -12,7 +12,10 @@
 #define NM_MODULES(X) \
   X(net)              \
   X(tmr)              \
-  X(node)
+  X(node)             \
+  X(file)             \
+  X(uart)             \
+  X(gpio)
 
 #define NM_MODULE_DECLARE(name) int luaopen_##name(lua_State *L);
 NM_MODULES(NM_MODULE_DECLARE)
@@ -36,6 +39,8 @@ enum nm_state_id {
   NM_STATE_MCAST, /* net/iface.c: multicast memberships and UDP sockets */
   NM_STATE_TMR,   /* modules/tmr.c: the software watchdog */
   NM_STATE_NODE,  /* modules/node.c: node.task queues */
+  NM_STATE_UART,  /* modules/uart.c: the reader of standard input */
+  NM_STATE_GPIO,  /* modules/gpio.c: the pins and their channel */
   NM_STATE_MAX
 };
 
