@@ -143,7 +143,11 @@ static void line_char(uart_state *u, char ch) {
     size_t n = u->pos;
     u->pos = 0;
     emit(u, u->cb_ref, u->line, n);
-    if (n == 0) return;
+    if (n == 0) { /* an empty line: the firmware answers with the prompt */
+      fputs("> ", stdout);
+      fflush(stdout);
+      return;
+    }
     u->line[n] = '\n';
     emit(u, u->feed_ref, u->line, n + 1);
     return;
