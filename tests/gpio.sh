@@ -68,12 +68,14 @@ cat >"$tmp/level.lua" <<'L'
 -- before the callback runs are counted, not lost
 gpio.mode(3, gpio.INT)
 gpio.mode(5, gpio.INT)
+gpio.mode(6, gpio.OUTPUT) -- tells the client when the low level was seen
 local lows = 0
 gpio.trig(3, "low", function(level, when, count)
   lows = lows + 1
   if lows == 3 then
     print("low x3", level)
     gpio.trig(3, "high") -- keeps the callback
+    gpio.write(6, 1)
   elseif level == 1 then
     print("high", count)
     gpio.trig(3, "none")
@@ -87,11 +89,11 @@ print("ready")
 L
 start level.lua
 chat <<'C' >"$tmp/chat.out" 2>&1
-expect ^mode 3 int\nmode 5 int\n
+expect ^mode 3 int\nmode 5 int\nmode 6 output\npin 6 0\n
 send set 5 1\nset 5 0\nset 5 1\nset 5 0\nset 5 1
 expect ^(ok\n){5}
 send set 3 0
-expect ^ok\n
+expect ^ok\npin 6 1\n
 send set 3 1
 expect ^ok\n
 eof
