@@ -282,7 +282,7 @@ int nm_root_erase(nm_ctx *ctx) {
 
 const char *nm_root_hostpath(lua_State *L, const char *name) {
   nm_ctx *ctx = nm_ctx_get(L);
-  if (name[0] == '/' || ctx->fs_root == NULL) return lua_pushstring(L, name);
+  if (name[0] == '/' || ctx->fs_root == NULL) return lua_pushfstring(L, "%s", name);
   return lua_pushfstring(L, "%s/%s", ctx->fs_root, name);
 }
 
