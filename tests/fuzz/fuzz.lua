@@ -3,7 +3,8 @@
 --   env: NETMCU_FUZZ_SEED, NETMCU_FUZZ_SECONDS (arguments win), default: a
 --        time-based seed (printed) and 20 s.
 -- Drives random sequences of every call of SPEC 3-8 and 10 (node.task.post,
--- node.setonerror) with plausible and hostile arguments, on real sockets on
+-- node.setonerror), and of file, node, uart and gpio (SPEC 14-15, in
+-- tests/fuzz/device.lua), with plausible and hostile arguments, on real sockets on
 -- 127.0.0.1, from the top level of timer ticks and from inside every kind of
 -- callback (close inside receive, on() replacing the running callback,
 -- sends from `sent`, connects from `disconnection`, ...).  Objects are kept
@@ -17,7 +18,8 @@
 -- routes to loopback), DNS servers are 127.0.0.1:1 (nothing answers), and
 -- multicast is joined on 127.0.0.1 only (on every interface only when
 -- NETMCU_FUZZ_NETNS=1 says we run in a private network namespace).
-local T = dofile("tests/lib/t.lua")
+local repo = os.getenv("NETMCU_FUZZ_REPO") or "." -- the root may be elsewhere (--fs)
+local T = dofile(repo .. "/tests/lib/t.lua")
 local unpack = table.unpack or unpack
 
 local seed = tonumber(arg and arg[1] or "") or tonumber(os.getenv("NETMCU_FUZZ_SEED") or "")
@@ -518,6 +520,13 @@ ops = {
   end},
 }
 
+-- file, node (SPEC 15), uart, gpio: tests/fuzz/device.lua
+local device = dofile(repo .. "/tests/fuzz/device.lua")({
+  call = call, R = R, chance = chance, pick = pick, hv = hv, hostile_args = hostile_args,
+  mkcb = function(ev) return mkcb(ev) end, T = T,
+})
+for _, o in ipairs(device.ops) do ops[#ops + 1] = o end
+
 -- ---- the run ----
 T.test("fuzz: random API calls for " .. seconds .. " s", function(done)
   -- no DNS query may leave loopback
@@ -546,6 +555,7 @@ T.test("fuzz: random API calls for " .. seconds .. " s", function(done)
     if (node.uptime() - t0) / 1e6 < seconds then return end
     tick:unregister()
     stopping = true
+    device.finish()
     -- close everything still alive: pooled, forgotten but active, closed
     local n = 0
     for o, k in pairs(all) do

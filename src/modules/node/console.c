@@ -384,7 +384,9 @@ static int console_step(lua_State *L);
 
 void node_console_input(lua_State *L, const char *s, size_t n) {
   console *c = console_get(L);
-  if (n == 0) return;
+  if (n == 0 || n > INPUT_MAX) return;
+  if (pb_len(&c->in) + n > INPUT_MAX) /* a line that never ends: dropped */
+    c->in.start = c->in.end = 0;
   if (pb_append(&c->in, s, n, INPUT_MAX) != 0) return;
   if (!c->in_posted) {
     c->in_posted = 1;
@@ -396,8 +398,7 @@ void node_console_input(lua_State *L, const char *s, size_t n) {
 static int node_input(lua_State *L) {
   size_t n;
   const char *s = luaL_checklstring(L, 1, &n);
-  console *c = console_get(L);
-  if (pb_len(&c->in) + n > INPUT_MAX) return luaL_error(L, "input too long");
+  if (n > INPUT_MAX) return luaL_error(L, "input too long");
   node_console_input(L, s, n);
   return 0;
 }
@@ -443,10 +444,14 @@ static void dojob(lua_State *L, console *c) {
   size_t l;
   const char *b = lua_tolstring(L, -1, &l);
   int status = luaL_loadbuffer(L, b, l, "=stdin");
-  if (incomplete(L, status)) {
+  if (incomplete(L, status) && l <= INPUT_MAX) {
     lua_pop(L, 1);
     c->ml_ref = luaL_ref(L, LUA_REGISTRYINDEX); /* the text so far */
   } else {
+    if (status != 0 && l > INPUT_MAX) { /* a chunk that never ends: dropped */
+      lua_pop(L, 1);
+      lua_pushliteral(L, "stdin: chunk too long");
+    }
     int fn = lua_gettop(L);
     if (status == 0) {
       lua_pushcfunction(L, nm_msgh);
