@@ -22,12 +22,15 @@ if how == "count" then uart.on("data", 4, show, 0)
 elseif how == "char" then uart.on("data", ";", show, 0)
 elseif how == "any" then uart.on("data", 0, function(d) uart.write(0, "{", d, "}") end, 0)
 elseif how == "none" then uart.on("data", show, 0)
+elseif how == "esp32" then uart.on(0, "error", print) uart.on(0, "data", 4, show, 0)
 elseif how == "lines" then uart.on("data", "\r", function(d) uart.write(0, "<", d, ">") end, 1)
 end
 L
 
 out=$(printf 'abcdefghij' | $NM "$tmp/modes.lua" count)
 check "count mode: every 4 bytes; the rest at the end of input" [ "$out" = "[abcd][efgh][ij]" ]
+out=$(printf 'abcdefghij' | $NM "$tmp/modes.lua" esp32)
+check "the ESP32's form: uart.on(0, \"data\", ...), and an \"error\" callback" [ "$out" = "[abcd][efgh][ij]" ]
 out=$(printf 'ab;cd;e' | $NM "$tmp/modes.lua" char)
 check "end-char mode: up to and with the char" [ "$out" = "[ab;][cd;][e]" ]
 head -c 600 /dev/zero | tr '\0' 'x' >"$tmp/600"
@@ -61,6 +64,7 @@ for _, bad in ipairs({
   function() uart.on("error", print) end, function() uart.on("data", 256, print) end,
   function() uart.on("data", "ab", print) end, function() uart.fifodepth(2) end,
   function() uart.fifodepth(0, 3) end, function() uart.write(0, 1.5) end,
+  function() uart.on(1, "data", print) end, function() uart.on(0, "frob", print) end,
 }) do
   local ok, err = pcall(bad)
   io.stderr:write("E: ", tostring(err), "\n")
@@ -75,7 +79,8 @@ for msg in "uart 2 does not exist" "invalid number" "string expected" "uart -1 d
   "Bad direction; must be DIR_RX or DIR_TX" "integer"; do
   check "error: $msg" grep -q "$msg" "$tmp/err"
 done
-check "a raising write wrote nothing" [ "$(grep -c '^E: ' "$tmp/err")" -eq 12 ]
+check "uart 1 does not receive" grep -q "uart 1 cannot receive" "$tmp/err"
+check "a raising write wrote nothing" [ "$(grep -c '^E: ' "$tmp/err")" -eq 14 ]
 
 cat >"$tmp/config.lua" <<'L'
 print(uart.setup(0, 9600, 8, uart.PARITY_NONE, uart.STOPBITS_1, 0))

@@ -25,6 +25,7 @@ typedef struct {
   nm_obj obj;
   nm_ctx *ctx;
   int cb_ref;   /* the "data" callback (a registry reference), or LUA_NOREF */
+  int err_ref;  /* the ESP32's "error" callback */
   int feed_ref; /* C function: a line to the interpreter */
   int data_len; /* >0: that many bytes; 0: what came; <0: up to end_char */
   int end_char, run_input;
@@ -92,7 +93,7 @@ static uart_state *uart_get(lua_State *L) {
   lua_pushcfunction(L, feed);
   u->feed_ref = luaL_ref(L, LUA_REGISTRYINDEX);
   u->ctx = ctx;
-  u->cb_ref = LUA_NOREF;
+  u->cb_ref = u->err_ref = LUA_NOREF;
   u->fd = -1;
   u->run_input = 1;
   u->echo = 1;
@@ -290,11 +291,26 @@ static int check_id(lua_State *L, int idx) {
   return (int)id;
 }
 
-/* uart.on("data", [n | end_char], [fn], [run_input]) */
+/* uart.on([id,] "data", [n | end_char], [fn], [run_input]); the ESP32's
+ * form names the UART first and has an "error" event too (a host's
+ * standard input has no framing errors: it is kept, and never fires). */
 static int uart_on(lua_State *L) {
-  const char *method = lua_tostring(L, 1);
-  luaL_argcheck(L, method != NULL && strcmp(method, "data") == 0, 1, "method not supported");
-  int stack = 2, data_len = -1, end_char = 0, run_input = 1;
+  int base = 1;
+  if (lua_type(L, 1) == LUA_TNUMBER) {
+    if (check_id(L, 1) != 0) return luaL_error(L, "uart 1 cannot receive");
+    base = 2;
+  }
+  const char *method = lua_tostring(L, base);
+  int is_error = base == 2 && method != NULL && strcmp(method, "error") == 0;
+  luaL_argcheck(L, method != NULL && (strcmp(method, "data") == 0 || is_error), base,
+                "method not supported");
+  uart_state *u = uart_get(L);
+  if (is_error) {
+    nm_unanchor(L, &u->err_ref);
+    if (lua_isfunction(L, base + 1)) u->err_ref = nm_anchor(L, base + 1);
+    return 0;
+  }
+  int stack = base + 1, data_len = -1, end_char = 0, run_input = 1;
   if (lua_type(L, stack) == LUA_TNUMBER) {
     lua_Integer n = checkint(L, stack);
     luaL_argcheck(L, n >= 0 && n < MAXINPUT, stack, "wrong arg range");
@@ -307,7 +323,6 @@ static int uart_on(lua_State *L) {
     end_char = (unsigned char)end[0];
     stack++;
   }
-  uart_state *u = uart_get(L);
   nm_unanchor(L, &u->cb_ref);
   if (lua_isfunction(L, stack)) {
     if (lua_type(L, stack + 1) == LUA_TNUMBER && lua_tonumber(L, stack + 1) == 0) run_input = 0;
