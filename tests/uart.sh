@@ -41,6 +41,12 @@ out=$(printf 'hello world' | $NM "$tmp/modes.lua" any)
 check "0: what came, as it came" [ "$(echo "$out" | tr -d '{}')" = "hello world" -a "${out#\{}" != "$out" ]
 out=$($NM "$tmp/modes.lua" count <"$tmp/600" | tr -d 'x' | wc -c)
 check "a regular file as standard input" [ "$out" -eq 300 ]
+if command -v script >/dev/null 2>&1; then
+  out=$(printf 'abcdefgh\n' | timeout 10 script -qec "$NM $tmp/modes.lua count" /dev/null)
+  check "a terminal as standard input (a pty, in line mode)" [ "${out#*\[abcd\]\[efgh\]}" != "$out" ]
+else
+  skip "a terminal as standard input" "no script(1) for a pty"
+fi
 out=$($NM "$tmp/modes.lua" count </dev/null)
 check "/dev/null: nothing, and the runtime ends" [ $? -eq 0 -a -z "$out" ]
 out=$($NM "$tmp/modes.lua" count <&-)

@@ -218,6 +218,7 @@ static void file_read_cb(uv_fs_t *req) {
     state_free(u);
     return;
   }
+  if (n == UV_ECANCELED) return; /* the callback went: resumes with the next */
   if (n > 0) uart_bytes(u, u->rbuf, (size_t)n);
   if (n <= 0) uart_eof(u);
   else if (u->reading) file_read_next(u);
