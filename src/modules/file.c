@@ -117,7 +117,7 @@ static int file_stat(lua_State *L) {
   }
   int rdonly = 0;
   if (nm_root_resolve(ctx, name, 0, &p) == 0) {
-    rdonly = faccessat(p.dirfd, p.last, W_OK, 0) != 0;
+    rdonly = faccessat(p.dirfd, p.last, W_OK, AT_SYMLINK_NOFOLLOW) != 0; /* no link followed */
     nm_rpath_free(&p);
   }
   lua_createtable(L, 0, 8);
