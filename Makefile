@@ -54,7 +54,7 @@ $(BUILD)/obj/%.o: src/%.c $(HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
 
-$(BUILD)/netmcu: $(BUILD)/obj/runtime/main.o $(OBJS)
+$(BUILD)/netmcu: $(BUILD)/obj/runtime/main.o $(BUILD)/obj/runtime/device.o $(OBJS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LUA_LIBS) $(UV_LIBS) -lm
 
 # The module does not link Lua: the interpreter that loads it provides it.

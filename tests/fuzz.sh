@@ -21,6 +21,12 @@ trap cleanup EXIT
 trap 'exit 1' INT TERM
 
 printf 'nameserver 127.0.0.1\n' >"$tmp/resolv.conf"
+# file calls only inside a root of their own; a canary outside it, named
+# every way the sandbox must refuse, must come through unchanged
+mkdir -p "$tmp/root" "$tmp/outside"
+printf 'canary' >"$tmp/outside/canary.txt"
+ln -s "$tmp/outside/canary.txt" "$tmp/root/link_out"
+export NETMCU_FUZZ_FSROOT="$tmp/root" NETMCU_FUZZ_CANARY="$tmp/outside/canary.txt" NETMCU_FUZZ_REPO="$PWD"
 export NETMCU_RESOLV_CONF="$tmp/resolv.conf"
 wrap=""
 if [ "${NETMCU_FUZZ_NETNS:-1}" != 0 ] && [ "$(id -u)" -eq 0 ] && command -v ip >/dev/null 2>&1 &&
@@ -36,9 +42,25 @@ fi
 # A budget that must end: the run, the final close (linger is 10 s), slack.
 limit=$((${secs%.*} + 90))
 start=$(date +%s)
-timeout -k 5 "$limit" $wrap "$NETMCU" tests/fuzz/fuzz.lua >"$tmp/out"
+# the gpio pins are driven from outside, at random, while it runs
+perl -MIO::Socket::UNIX -e '
+  my ($path, $seed) = @ARGV; srand($seed); my $s;
+  for (1 .. 200) { last if $s = IO::Socket::UNIX->new(Peer => $path); select(undef, undef, undef, 0.05) }
+  exit 0 unless $s;
+  $SIG{PIPE} = "IGNORE"; $s->blocking(0);
+  while (1) {
+    my $out = join "", map { "set " . int(rand(13)) . " " . int(rand(2)) . "\n" } 1 .. 20;
+    last unless defined syswrite($s, $out) || $!{EAGAIN};
+    my $n = sysread($s, my $junk, 65536);
+    last if defined $n && $n == 0;
+    select(undef, undef, undef, 0.01);
+  }' "$tmp/gpio.sock" "${NETMCU_FUZZ_SEED:-1}" &
+driver=$!
+timeout -k 5 "$limit" $wrap "$NETMCU" --fs "$tmp/root" --gpio "$tmp/gpio.sock" tests/fuzz/fuzz.lua >"$tmp/out" </dev/null
 rc=$?
 end=$(date +%s)
+kill "$driver" 2>/dev/null
+wait "$driver" 2>/dev/null
 grep -v '^1\.\.[0-9]' "$tmp/out"
 n=$(grep -cE '^(not )?ok ' "$tmp/out")
 planned=$(grep -c '^1\.\.[0-9]' "$tmp/out")

@@ -21,6 +21,9 @@
   X(encoder)          \
   X(struct)           \
   X(sjson)            \
+  X(file)             \
+  X(uart)             \
+  X(gpio)             \
   /* one line per module, each ending in a backslash */
 
 #define NM_MODULE_DECLARE(name) int luaopen_##name(lua_State *L);
@@ -47,6 +50,8 @@ enum nm_state_id {
   NM_STATE_NODE,  /* modules/node.c: node.task queues */
   NM_STATE_CRON,  /* modules/cron.c: the scheduled entries and their timer */
   NM_STATE_SNTP,  /* modules/sntp/: the sync in progress, servers, autorepeat */
+  NM_STATE_UART,  /* modules/uart.c: the reader of standard input */
+  NM_STATE_GPIO,  /* modules/gpio.c: the pins and their channel */
   NM_STATE_MAX
 };
 

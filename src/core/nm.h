@@ -88,6 +88,12 @@ typedef struct nm_ctx {
                           * a restart, like rtctime's clock, tells lives apart by it) */
   int closed;            /* loop shut down (lua_close in progress) */
   uint64_t start_ns;     /* uv_hrtime() at creation, for tmr.now/time */
+  /* The device around the network (SPEC 12-15), set by the runtime before
+   * the modules open; zero from a stock interpreter. */
+  const char *fs_root;   /* --fs DIR: the flash file system; NULL: "." */
+  const char *lfs_dir;   /* --lfs DIR: the LFS modules; NULL: no LFS */
+  const char *gpio_path; /* --gpio PATH: the pins' channel, listening on */
+  int gpio_fd;           /* ... this socket (valid when gpio_path is set) */
   void *state[NM_STATE_MAX]; /* per-loop state of modules (modules.h) */
   char readbuf[NM_READBUF_SIZE]; /* every TCP read; UDP without udpbuf */
   char *udpbuf;          /* udp_socket.c: receive batches, from the first bind */

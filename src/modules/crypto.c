@@ -14,6 +14,7 @@
 #include <openssl/evp.h>
 
 #include "core/nm.h"
+#include "core/root.h"
 
 #define HASH_OBJ "crypto.hash"
 #define AES_BLOCK 16
@@ -195,11 +196,6 @@ static int hash_gc(lua_State *L) {
 /* The host path of a file name of the device's file system.  The root is
  * the current directory for now; this is the one place that changes when
  * the runtime gets its --fs root. */
-static const char *fhash_path(lua_State *L, const char *name) {
-  (void)L;
-  return name;
-}
-
 /* Hashes the regular file fd into out; 0, or an errno. */
 static int hash_fd(int fd, const EVP_MD *md, unsigned char *out, unsigned *outlen) {
   struct stat st;
@@ -223,8 +219,8 @@ static int hash_fd(int fd, const EVP_MD *md, unsigned char *out, unsigned *outle
 /* crypto.fhash(algo, filename) */
 static int crypto_fhash(lua_State *L) {
   const EVP_MD *md = check_mech(L, 1);
-  const char *path = fhash_path(L, luaL_checkstring(L, 2));
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  /* A file of the device: through the root's sandbox, as file.open. */
+  int fd = nm_root_open(nm_ctx_get(L), luaL_checkstring(L, 2), O_RDONLY, 0);
   if (fd < 0) return luaL_error(L, "file does not exist");
   unsigned char out[EVP_MAX_MD_SIZE];
   unsigned outlen = 0;

@@ -1,11 +1,13 @@
-/* node.c - the part of NodeMCU's `node` module that event-driven scripts
- * lean on (SPEC 10): task.post, setonerror, heap, uptime, chipid, restart. */
+/* node.c - NodeMCU's `node` module: here what event-driven scripts lean on
+ * (SPEC 10): task.post, setonerror, heap, uptime, chipid, restart; the
+ * rest of the chip (SPEC 15) in node/. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "core/nm.h"
+#include "node/node.h"
 
 enum { PRIO_LOW = 0, PRIO_MEDIUM = 1, PRIO_HIGH = 2, NPRIO = 3 };
 
@@ -102,6 +104,21 @@ static struct nm_tasks *tasks_get(lua_State *L, nm_ctx *ctx) {
   return t;
 }
 
+void node_post(lua_State *L, int prio) {
+  nm_ctx *ctx = nm_ctx_get(L);
+  struct nm_tasks *t = tasks_get(L, ctx);
+  int ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  if (fifo_push(&t->q[prio], ref, t->next_seq++) != 0) {
+    luaL_unref(L, LUA_REGISTRYINDEX, ref);
+    luaL_error(L, "out of memory");
+    return;
+  }
+  if (!t->queued) {
+    t->queued = 1;
+    nm_defer_push(ctx, &t->defer, drain_cb);
+  }
+}
+
 /* node.task.post([priority,] fn) */
 static int l_task_post(lua_State *L) {
   int n = 1;
@@ -112,18 +129,8 @@ static int l_task_post(lua_State *L) {
     n = 2;
   }
   luaL_argcheck(L, lua_type(L, n) == LUA_TFUNCTION, n, "invalid function");
-  nm_ctx *ctx = nm_ctx_get(L);
-  struct nm_tasks *t = tasks_get(L, ctx);
   lua_pushvalue(L, n);
-  int ref = luaL_ref(L, LUA_REGISTRYINDEX);
-  if (fifo_push(&t->q[prio], ref, t->next_seq++) != 0) {
-    luaL_unref(L, LUA_REGISTRYINDEX, ref);
-    return luaL_error(L, "out of memory");
-  }
-  if (!t->queued) {
-    t->queued = 1;
-    nm_defer_push(ctx, &t->defer, drain_cb);
-  }
+  node_post(L, (int)prio);
   return 0;
 }
 
@@ -195,6 +202,9 @@ int luaopen_node(lua_State *L) {
   static const luaL_Reg task_funcs[] = {{"post", l_task_post}, {NULL, NULL}};
   nm_ctx_get(L);
   nm_newlib(L, funcs);
+  node_console_open(L);
+  node_info_open(L);
+  node_lfs_open(L);
   nm_newlib(L, task_funcs);
   lua_pushinteger(L, PRIO_LOW);
   lua_setfield(L, -2, "LOW_PRIORITY");

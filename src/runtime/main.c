@@ -11,6 +11,8 @@
 #include <unistd.h>
 
 #include "core/nm.h"
+#include "core/root.h"
+#include "device.h"
 
 #ifndef NETMCU_VERSION
 #define NETMCU_VERSION "dev"
@@ -27,7 +29,7 @@ static void usage(FILE *f) {
           "  -         read the script from standard input\n"
           "  -v        print the version and exit\n"
           "  -h        print this help and exit\n"
-          "  --        stop handling options\n"
+          "  --        stop handling options\n" DEVICE_USAGE
           "Exit status: 0 when nothing is left to do, 1 on an uncaught Lua\n"
           "error, 130 on SIGINT, 143 on SIGTERM.  See netmcu(1).\n",
           progname);
@@ -142,8 +144,10 @@ static int run_once(job *j) {
     return 1;
   }
   luaL_openlibs(L);
-  for (const nm_module *m = nm_modules; m->name != NULL; m++) open_module(L, m->name, m->open);
   nm_ctx *ctx = nm_ctx_get(L);
+  device_apply(ctx); /* before the modules open: they find the device */
+  for (const nm_module *m = nm_modules; m->name != NULL; m++) open_module(L, m->name, m->open);
+  nm_root_install(L);
   ctx->can_restart = 1;
   ctx->boot_reason = j->boot_reason;
   uv_signal_t sigint, sigterm;
@@ -208,7 +212,7 @@ static char *read_all(FILE *f, size_t *len) {
 
 int main(int argc, char **argv) {
   job j = {argc, argv, argc, NULL, 0, NM_BOOT_POWER_ON, 0};
-  int have_chunk = 0;
+  int have_chunk = 0, dv;
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
     if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
@@ -224,6 +228,11 @@ int main(int argc, char **argv) {
         return 1;
       }
       have_chunk = 1;
+    } else if ((dv = device_option(argc, argv, &i)) != 0) {
+      if (dv < 0) {
+        usage(stderr);
+        return 1;
+      }
     } else if (strcmp(a, "--") == 0) {
       if (i + 1 < argc) j.script = i + 1;
       break;
@@ -250,6 +259,7 @@ int main(int argc, char **argv) {
     }
   }
 
+  if (device_setup() != 0) return 1;
   setvbuf(stdout, NULL, _IOLBF, 0); /* like the device's serial console */
   raise_fd_limit();
   tune_malloc();

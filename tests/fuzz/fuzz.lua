@@ -5,8 +5,9 @@
 -- Drives random sequences of every call of SPEC 3-8 and 10 (node.task.post,
 -- node.setonerror), of crypto, rtctime, sntp and cron (SPEC 16; sntp
 -- only ever asks 127.0.0.1, the fuzzer's own UDP sockets or nothing, and
--- the deep sleeps only with arguments that must raise), and of the data
--- modules (sjson, encoder, struct, bit: tests/fuzz/data.lua), with
+-- the deep sleeps only with arguments that must raise), of the data
+-- modules (sjson, encoder, struct, bit: tests/fuzz/data.lua), and of file,
+-- node, uart and gpio (SPEC 14-15, in tests/fuzz/device.lua), with
 -- plausible and hostile arguments, on real sockets on
 -- 127.0.0.1, from the top level of timer ticks and from inside every kind of
 -- callback (close inside receive, on() replacing the running callback,
@@ -21,7 +22,8 @@
 -- routes to loopback), DNS servers are 127.0.0.1:1 (nothing answers), and
 -- multicast is joined on 127.0.0.1 only (on every interface only when
 -- NETMCU_FUZZ_NETNS=1 says we run in a private network namespace).
-local T = dofile("tests/lib/t.lua")
+local repo = os.getenv("NETMCU_FUZZ_REPO") or "." -- the root may be elsewhere (--fs)
+local T = dofile(repo .. "/tests/lib/t.lua")
 local unpack = table.unpack or unpack
 
 local seed = tonumber(arg and arg[1] or "") or tonumber(os.getenv("NETMCU_FUZZ_SEED") or "")
@@ -683,10 +685,17 @@ ops = {
 }
 
 -- the data modules: sjson, encoder, struct, bit
-for _, op in ipairs(dofile("tests/fuzz/data.lua")({R = R, chance = chance, pick = pick, hv = hv,
+for _, op in ipairs(dofile(repo .. "/tests/fuzz/data.lua")({R = R, chance = chance, pick = pick, hv = hv,
                                                    call = call, NIL = NIL})) do
   ops[#ops + 1] = op
 end
+
+-- file, node (SPEC 15), uart, gpio: tests/fuzz/device.lua
+local device = dofile(repo .. "/tests/fuzz/device.lua")({
+  call = call, R = R, chance = chance, pick = pick, hv = hv, hostile_args = hostile_args,
+  mkcb = function(ev) return mkcb(ev) end, T = T,
+})
+for _, o in ipairs(device.ops) do ops[#ops + 1] = o end
 
 -- ---- the run ----
 T.test("fuzz: random API calls for " .. seconds .. " s", function(done)
@@ -729,6 +738,7 @@ T.test("fuzz: random API calls for " .. seconds .. " s", function(done)
     if (node.uptime() - t0) / 1e6 < seconds then return end
     tick:unregister()
     stopping = true
+    device.finish()
     -- close everything still alive: pooled, forgotten but active, closed
     local n = 0
     for o, k in pairs(all) do
