@@ -130,6 +130,7 @@ int nm_tcp_server_create(lua_State *L, int timeout_s) {
 
 void nm_tcp_server_open(lua_State *L) {
   static const luaL_Reg methods[] = {
-      {"listen", l_listen}, {"getaddr", l_getaddr}, {"close", l_close}, {NULL, NULL}};
+      {"listen", l_listen}, {"getaddr", l_getaddr}, {"close", l_close}, NM_GC_METHOD,
+      {NULL, NULL}};
   nm_class(L, NM_TCP_SERVER, methods, l_gc);
 }

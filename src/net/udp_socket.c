@@ -333,6 +333,6 @@ void nm_udp_open(lua_State *L) {
   static const luaL_Reg methods[] = {
       {"listen", l_listen}, {"send", l_send},   {"on", l_on},
       {"close", l_close},   {"getaddr", l_getaddr}, {"ttl", l_ttl},
-      {"dns", nm_sock_dns}, {NULL, NULL}};
+      {"dns", nm_sock_dns}, NM_GC_METHOD, {NULL, NULL}};
   nm_class(L, NM_UDP_SOCKET, methods, l_gc);
 }
