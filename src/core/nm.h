@@ -249,5 +249,8 @@ struct nm_tcp *nm_tcp_accepted(nm_ctx *ctx, uv_stream_t *server, struct nm_idle 
 
 /* net.run(), also called by the runtime. */
 int nm_net_run(lua_State *L);
+/* The runtime only (runtime/dialect.c): what the firmware's Lua 5.3 keeps
+ * of 5.1 (unpack, loadstring, package.loaders), on 5.3 and 5.4. */
+void nm_dialect_open(lua_State *L);
 
 #endif
