@@ -64,8 +64,9 @@ if [ "$(id -u)" -eq 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   # Waits for another apt (a parallel build) instead of failing at once.
   apt="apt-get -q -o DPkg::Lock::Timeout=600"
-  $apt update -qq >/dev/null && $apt install -y -qq --no-install-recommends $missing >/dev/null ||
-    { echo "apt-get failed for:$missing" >&2; exit 1; }
+  $apt update -qq >/dev/null || echo "apt-get update failed; installing from what apt knows" >&2
+  $apt install -y -qq --no-install-recommends $missing >/dev/null ||
+    { echo "apt-get install failed for:$missing" >&2; exit 1; }
 else
   echo "netmcu needs these Debian packages, which are not installed." >&2
   echo "Install them as root with:" >&2
