@@ -57,7 +57,6 @@ int nm_isnumber(lua_State *L, int idx) {
 
 int nm_tointeger(lua_State *L, int idx, long long *out) {
   if (!push_number(L, idx)) return 0;
-  int ok = 1;
 #if LUA_VERSION_NUM >= 503
   if (lua_isinteger(L, -1)) {
     *out = (long long)lua_tointeger(L, -1);
@@ -68,10 +67,9 @@ int nm_tointeger(lua_State *L, int idx, long long *out) {
   lua_Number n = lua_tonumber(L, -1);
   lua_pop(L, 1);
   if (!(n >= -9007199254740992.0 && n <= 9007199254740992.0) || floor(n) != n)
-    ok = 0; /* NaN, infinities, fractions and huge values */
-  else
-    *out = (long long)n;
-  return ok;
+    return 0; /* NaN, infinities, fractions and huge values */
+  *out = (long long)n;
+  return 1;
 }
 
 void nm_traceback(lua_State *L, lua_State *L1, const char *msg, int level) {
