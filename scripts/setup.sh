@@ -9,15 +9,21 @@
 #   ci:    the tools .ci/run itself uses (curl)
 # LUA is the Makefile's: 5.3 (default), 5.1, 5.4 or luajit.
 # scripts/setup.sh --dev-packages prints every -dev package this script can
-# install, for every LUA (what .ci/run purges to start from nothing).
+# install, for every LUA (what .ci/run purges to start from nothing);
+# --packages prints every package it can install.
 # NETMCU_EXTRA_PACKAGES adds packages to every list (tests/setup.sh names
 # one that does not exist, to see the "missing" path without removing any).
 set -u
 build="gcc make pkg-config libc6-dev libuv1-dev libc-ares-dev liblua5.3-dev"
 test="$build lua5.3 dnsmasq-base iproute2 curl procps luarocks"
 all="$test liblua5.1-0-dev lua5.1 liblua5.4-dev lua5.4 libluajit-5.1-dev luajit"
+bench="$build lua5.3 wrk lua-luv lua-copas lua-socket gnuplot-nox nodejs valgrind"
+ci="curl"
 
-usage() { echo "usage: $0 [build|test|all|bench|ci] [5.1|5.3|5.4|luajit] | --dev-packages" >&2; exit 2; }
+usage() {
+  echo "usage: $0 [build|test|all|bench|ci] [5.1|5.3|5.4|luajit] | --dev-packages | --packages" >&2
+  exit 2
+}
 
 if [ "${1:-}" = --dev-packages ]; then
   # libc6-dev is the C compiler's own (purging it takes gcc's C++ and every
@@ -25,6 +31,10 @@ if [ "${1:-}" = --dev-packages ]; then
   for p in $all; do
     case $p in libc6-dev) ;; *-dev) echo "$p" ;; esac
   done
+  exit 0
+fi
+if [ "${1:-}" = --packages ]; then
+  for p in $all $bench $ci; do echo "$p"; done | awk '!seen[$0]++'
   exit 0
 fi
 
@@ -47,8 +57,8 @@ case $what in
   build) want=$(for_lua "$build") ;;
   test) want="$test $lua_dev $lua_bin" ;;
   all) want=$all ;;
-  bench) want="$build lua5.3 wrk lua-luv lua-copas lua-socket gnuplot-nox nodejs valgrind" ;;
-  ci) want="curl" ;;
+  bench) want=$bench ;;
+  ci) want=$ci ;;
   *) usage ;;
 esac
 want="$want ${NETMCU_EXTRA_PACKAGES:-}"
