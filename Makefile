@@ -22,9 +22,14 @@ else
 endif
 
 PKG_CONFIG ?= pkg-config
-DEPS_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(LUA_PC) libuv libcares libcrypto 2>/dev/null)
-UV_LIBS := $(shell $(PKG_CONFIG) --libs libuv libcares libcrypto 2>/dev/null)
-LUA_LIBS := $(shell $(PKG_CONFIG) --libs $(LUA_PC) 2>/dev/null)
+# The flags are asked of pkg-config when a recipe first needs them, which is
+# after check-deps has installed what was missing, and then kept: asked when
+# make reads this file, they were empty on a fresh machine and the first
+# build failed on a missing lua.h.  $(call pkgconf,VAR,args) asks once.
+pkgconf = $(eval $1 := $$(shell $$(PKG_CONFIG) $2))$($1)
+DEPS_CFLAGS = $(call pkgconf,DEPS_CFLAGS,--cflags $(LUA_PC) libuv libcares libcrypto)
+UV_LIBS = $(call pkgconf,UV_LIBS,--libs libuv libcares libcrypto)
+LUA_LIBS = $(call pkgconf,LUA_LIBS,--libs $(LUA_PC))
 
 CC ?= cc
 OPT ?= -O2 -g
@@ -36,6 +41,8 @@ LDFLAGS += $(SAN)
 # src/modules: one file (or folder) per other NodeMCU module; src/runtime: netmcu.
 SRCS := $(wildcard src/core/*.c src/net/*.c src/modules/*.c src/modules/*/*.c)
 OBJS := $(SRCS:src/%.c=$(BUILD)/obj/%.o)
+RT_SRCS := $(filter-out src/runtime/modshim.c,$(wildcard src/runtime/*.c))
+RT_OBJS := $(RT_SRCS:src/%.c=$(BUILD)/obj/%.o)
 HDRS := $(wildcard src/*/*.h src/*/*/*.h)
 # A <name>.so shim for every module but net (core/modules.h lists them).
 MODULES := $(shell sed -n 's/^ *X(\([a-z0-9_]*\)).*/\1/p' src/core/modules.h)
@@ -47,14 +54,19 @@ LMOD := $(DESTDIR)$(PREFIX)/lib/lua/$(LUA_ABI)
 
 all: check-deps $(BUILD)/netmcu $(BUILD)/net.so $(SHIMS)
 
+# Installs (as root) or lists the missing packages before anything is
+# compiled, also under make -j.  `make rock` passes CHECK_DEPS= (LuaRocks
+# found the libraries itself).
+CHECK_DEPS ?= check-deps
+$(OBJS) $(RT_OBJS) $(SHIMS): | $(CHECK_DEPS)
 check-deps:
-	@sh scripts/setup.sh $(if $(filter 5.3,$(LUA)),build,all)
+	@sh scripts/setup.sh build $(LUA)
 
 $(BUILD)/obj/%.o: src/%.c $(HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
 
-$(BUILD)/netmcu: $(BUILD)/obj/runtime/main.o $(BUILD)/obj/runtime/device.o $(OBJS)
+$(BUILD)/netmcu: $(RT_OBJS) $(OBJS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LUA_LIBS) $(UV_LIBS) -lm
 
 # The module does not link Lua: the interpreter that loads it provides it.
@@ -68,7 +80,7 @@ $(SHIMS): $(BUILD)/%.so: src/runtime/modshim.c
 	$(CC) $(CFLAGS) -DNM_SHIM_NAME=$* -shared -o $@ $<
 
 test-deps:
-	@sh scripts/setup.sh test
+	@sh scripts/setup.sh test $(LUA)
 
 # Everything: the suite on the normal build, then on the sanitized one.
 check: test-deps
@@ -113,7 +125,7 @@ ROCK_LIBS = $(if $(UV_LIBDIR),-L$(UV_LIBDIR)) $(if $(CARES_LIBDIR),-L$(CARES_LIB
   $(if $(CRYPTO_LIBDIR),-L$(CRYPTO_LIBDIR)) -luv -lcares -lcrypto -lm
 rock:
 	rm -rf build-rock # LuaRocks may build for another Lua version each time
-	$(MAKE) BUILD=build-rock DEPS_CFLAGS='$(ROCK_CFLAGS)' UV_LIBS='$(ROCK_LIBS)' \
+	$(MAKE) BUILD=build-rock CHECK_DEPS= DEPS_CFLAGS='$(ROCK_CFLAGS)' UV_LIBS='$(ROCK_LIBS)' \
 	  build-rock/net.so $(SHIMS:$(BUILD)/%=build-rock/%)
 
 install-rock:

@@ -115,10 +115,12 @@ local function stream_pair(total, done_cb)
 end
 
 -- A server streaming to the peer until the connection fails; on_end(code,
--- which) with which = "reconnection" or "disconnection".
-local function streaming_server(use_reconnection, on_end)
+-- which) with which = "reconnection" or "disconnection"; on_accept() when
+-- the peer is connected.
+local function streaming_server(use_reconnection, on_end, on_accept)
   local srv = net.createServer()
   srv:listen(0, "127.0.0.1", function(c)
+    on_accept()
     local function more(s) s:send(CHUNK) end
     c:on("connection", more)
     c:on("sent", more)
@@ -145,20 +147,24 @@ for _, use_rec in ipairs({true, false}) do
         T.ok(other_done.intact, "intact, and closed normally")
         done()
       end
-      local srv, port = streaming_server(use_rec, function(code, w)
+      local srv, port
+      srv, port = streaming_server(use_rec, function(code, w)
         if ended then ended.count = ended.count + 1; return end
         ended = {code = code, which = w, count = 1, at = now_s()}
         tmr.create():alarm(100, tmr.ALARM_SINGLE, function() -- catch a duplicate
           ended.settled = true
           finish()
         end)
+      end, function()
+        -- The other stream starts once the peer is connected: started
+        -- before, it could end (and close srv) before perl connects.
+        stream_pair(4 * 1024 * 1024, function(got, intact)
+          other_done = {got = got, intact = intact}
+          srv:close()
+          finish()
+        end)
       end)
       peer("rst", port, 200000)
-      stream_pair(4 * 1024 * 1024, function(got, intact)
-        other_done = {got = got, intact = intact}
-        srv:close()
-        finish()
-      end)
     end, 20)
 end
 

@@ -1,5 +1,6 @@
 /* compat.c - see compat.h. */
 #include <math.h>
+#include <string.h>
 
 #include "compat.h"
 
@@ -26,15 +27,45 @@ lua_State *nm_mainthread(lua_State *L) {
 #endif
 }
 
-int nm_tointeger(lua_State *L, int idx, long long *out) {
-  if (lua_type(L, idx) != LUA_TNUMBER) return 0;
+/* Pushes the number at idx, or the number a string there converts to as
+ * in Lua ("8266", " 0x10 "; not with an embedded NUL), and returns 1;
+ * returns 0 and pushes nothing for anything else. */
+static int push_number(lua_State *L, int idx) {
+  int t = lua_type(L, idx);
+  if (t == LUA_TNUMBER) {
+    lua_pushvalue(L, idx);
+    return 1;
+  }
+  if (t != LUA_TSTRING) return 0;
+  size_t len;
+  const char *s = lua_tolstring(L, idx, &len);
+  if (strlen(s) != len) return 0;
 #if LUA_VERSION_NUM >= 503
-  if (lua_isinteger(L, idx)) {
-    *out = (long long)lua_tointeger(L, idx);
+  return lua_stringtonumber(L, s) == len + 1; /* "8266" stays an integer */
+#else
+  if (!lua_isnumber(L, idx)) return 0;
+  lua_pushnumber(L, lua_tonumber(L, idx));
+  return 1;
+#endif
+}
+
+int nm_isnumber(lua_State *L, int idx) {
+  if (!push_number(L, idx)) return 0;
+  lua_pop(L, 1);
+  return 1;
+}
+
+int nm_tointeger(lua_State *L, int idx, long long *out) {
+  if (!push_number(L, idx)) return 0;
+#if LUA_VERSION_NUM >= 503
+  if (lua_isinteger(L, -1)) {
+    *out = (long long)lua_tointeger(L, -1);
+    lua_pop(L, 1);
     return 1;
   }
 #endif
-  lua_Number n = lua_tonumber(L, idx);
+  lua_Number n = lua_tonumber(L, -1);
+  lua_pop(L, 1);
   if (!(n >= -9007199254740992.0 && n <= 9007199254740992.0) || floor(n) != n)
     return 0; /* NaN, infinities, fractions and huge values */
   *out = (long long)n;

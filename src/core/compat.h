@@ -42,8 +42,12 @@ lua_State *nm_mainthread(lua_State *L);
 /* Integer arguments, refusing fractions on every version (5.1 and LuaJIT
  * have no integer subtype and would truncate 1.5 silently).  Returns 1 and
  * stores the value if the argument at idx is a number with an integral value
- * that fits in a long long; 0 otherwise. */
+ * that fits in a long long, or a string that converts to one ("8266", as
+ * the firmware's luaL_checkinteger takes it); 0 otherwise ("80x", "1.5"). */
 int nm_tointeger(lua_State *L, int idx, long long *out);
+/* lua_isnumber: a number, or a string that converts to one (no embedded
+ * NUL).  Where the firmware tells arguments apart by it. */
+int nm_isnumber(lua_State *L, int idx);
 
 /* Traceback of L from level, appended below msg; pushes the result. */
 void nm_traceback(lua_State *L, lua_State *L1, const char *msg, int level);

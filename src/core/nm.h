@@ -135,8 +135,14 @@ enum nm_slot {
 };
 
 /* Registers the metatable of an object type: methods, __gc, a __tostring
- * that shows tname and the address. */
+ * that shows tname and the address.  gc gets only objects of this type
+ * (others raise, as with luaL_checkudata): scripts can reach it. */
 void nm_class(lua_State *L, const char *tname, const luaL_Reg *methods, lua_CFunction gc);
+/* In methods: obj:__gc(), as the firmware's method tables have it (its
+ * lua_modules/ftp calls server:__gc()): runs gc, then drops the object's
+ * callbacks (nm_cb_clear).  gc must leave the object closed and usable,
+ * safe to call again and to collect later. */
+#define NM_GC_METHOD {"__gc", NULL}
 /* What TCP and UDP socket objects start with.  close() bumps the epoch, so
  * that work started before it (a sock:dns lookup) no longer calls back. */
 typedef struct nm_sock_common {
@@ -164,6 +170,8 @@ static inline int nm_cb_isset(const void *ud, size_t sz, int slot) {
 void nm_cb_set(lua_State *L, int idx, int slot);
 /* Pushes slot of the object at idx; returns its Lua type. */
 int nm_cb_get(lua_State *L, int idx, int slot);
+/* Drops every callback of the object at idx (its user value). */
+void nm_cb_clear(lua_State *L, int idx);
 /* obj:on(name, fn|nil) with the given event names and slots. */
 int nm_cb_on(lua_State *L, const char *const names[], const int slots[]);
 
@@ -250,5 +258,8 @@ struct nm_tcp *nm_tcp_accepted(nm_ctx *ctx, uv_stream_t *server, struct nm_idle 
 
 /* net.run(), also called by the runtime. */
 int nm_net_run(lua_State *L);
+/* The runtime only (runtime/dialect.c): what the firmware's Lua 5.3 keeps
+ * of 5.1 (unpack, loadstring, package.loaders), on 5.3 and 5.4. */
+void nm_dialect_open(lua_State *L);
 
 #endif

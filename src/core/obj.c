@@ -14,14 +14,44 @@ static int class_tostring(lua_State *L) {
   return 1;
 }
 
+/* The class's gc with its argument checked as every method checks it:
+ * scripts reach it with anything (getmetatable(o).__gc("x"), o.__gc(x)).
+ * Upvalues: the type name, the gc. */
+static int class_gc(lua_State *L) {
+  luaL_checkudata(L, 1, lua_tostring(L, lua_upvalueindex(1)));
+  return lua_tocfunction(L, lua_upvalueindex(2))(L);
+}
+
+/* obj:__gc() (NM_GC_METHOD): the gc, then the callbacks go, as the
+ * firmware's net_delete unrefs them; the object stays usable. */
+static int class_delete(lua_State *L) {
+  lua_settop(L, 1);
+  class_gc(L);
+  lua_settop(L, 1);
+  nm_cb_clear(L, 1);
+  return 0;
+}
+
+static void push_gc(lua_State *L, const char *tname, lua_CFunction gc, lua_CFunction f) {
+  lua_pushstring(L, tname);
+  lua_pushcfunction(L, gc);
+  lua_pushcclosure(L, f, 2);
+}
+
 void nm_class(lua_State *L, const char *tname, const luaL_Reg *methods, lua_CFunction gc) {
   if (luaL_newmetatable(L, tname)) {
     lua_pushstring(L, tname); /* 5.1 and 5.2 do not set __name themselves */
     lua_setfield(L, -2, "__name");
     lua_newtable(L);
-    nm_setfuncs(L, methods, 0);
+    for (const luaL_Reg *m = methods; m->name != NULL; m++) {
+      if (m->func == NULL)
+        push_gc(L, tname, gc, class_delete);
+      else
+        lua_pushcfunction(L, m->func);
+      lua_setfield(L, -2, m->name);
+    }
     lua_setfield(L, -2, "__index");
-    lua_pushcfunction(L, gc);
+    push_gc(L, tname, gc, class_gc);
     lua_setfield(L, -2, "__gc");
     lua_pushcfunction(L, class_tostring);
     lua_setfield(L, -2, "__tostring");
@@ -139,6 +169,27 @@ int nm_cb_get(lua_State *L, int idx, int slot) {
   lua_rawgeti(L, -1, slot);
   lua_remove(L, -2);
   return lua_type(L, -1);
+#endif
+}
+
+void nm_cb_clear(lua_State *L, int idx) {
+  idx = idx < 0 ? lua_gettop(L) + idx + 1 : idx;
+  nm_ud_tail *tail = ud_tail(L, idx);
+  tail->set = 0;
+  tail->inline_slot = 0;
+#ifdef NM_UV_IS_FENV
+  nm_getuservalue(L, idx); /* emptied in place: the user value stays a table */
+  lua_pushnil(L);
+  while (lua_next(L, -2) != 0) {
+    lua_pop(L, 1);
+    lua_pushvalue(L, -1);
+    lua_pushnil(L);
+    lua_rawset(L, -4);
+  }
+  lua_pop(L, 1);
+#else
+  lua_pushnil(L);
+  nm_setuservalue(L, idx);
 #endif
 }
 

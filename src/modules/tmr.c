@@ -230,7 +230,7 @@ int luaopen_tmr(lua_State *L) {
   static const luaL_Reg methods[] = {
       {"alarm", l_alarm}, {"register", l_register}, {"start", l_start},
       {"stop", l_stop},   {"unregister", l_unregister}, {"interval", l_interval},
-      {"state", l_state}, {NULL, NULL}};
+      {"state", l_state}, {"__gc", l_unregister}, {NULL, NULL}}; /* __gc: as the firmware */
   static const luaL_Reg funcs[] = {
       {"create", l_create}, {"now", l_now},     {"time", l_time},     {"delay", l_delay},
       {"wdclr", l_wdclr},   {"softwd", l_softwd}, {"ccount", l_ccount}, {NULL, NULL}};

@@ -60,7 +60,7 @@ static int l_listen(lua_State *L) {
   memset(&sa, 0, sizeof sa);
   sa.sin_family = AF_INET;
   sa.sin_addr.s_addr = htonl(INADDR_ANY);
-  if (lua_type(L, i) == LUA_TNUMBER) port = nm_checkport(L, i++);
+  if (nm_isnumber(L, i)) port = nm_checkport(L, i++); /* "8266" too, as lua_isnumber */
   if (lua_type(L, i) == LUA_TSTRING) {
     if (nm_parse_ip4(lua_tostring(L, i), &sa.sin_addr) != 0)
       return luaL_error(L, "invalid IP address");
@@ -130,6 +130,7 @@ int nm_tcp_server_create(lua_State *L, int timeout_s) {
 
 void nm_tcp_server_open(lua_State *L) {
   static const luaL_Reg methods[] = {
-      {"listen", l_listen}, {"getaddr", l_getaddr}, {"close", l_close}, {NULL, NULL}};
+      {"listen", l_listen}, {"getaddr", l_getaddr}, {"close", l_close}, NM_GC_METHOD,
+      {NULL, NULL}};
   nm_class(L, NM_TCP_SERVER, methods, l_gc);
 }

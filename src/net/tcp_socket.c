@@ -681,6 +681,6 @@ void nm_tcp_socket_open(lua_State *L) {
       {"connect", l_connect}, {"close", l_close},     {"on", l_on},
       {"send", l_send},       {"hold", l_hold},       {"unhold", l_unhold},
       {"dns", nm_sock_dns},   {"ttl", l_ttl},         {"getpeer", l_getpeer},
-      {"getaddr", l_getaddr}, {NULL, NULL}};
+      {"getaddr", l_getaddr}, NM_GC_METHOD,         {NULL, NULL}};
   nm_class(L, NM_TCP_SOCKET, methods, l_gc);
 }

@@ -252,7 +252,7 @@ static int l_listen(lua_State *L) {
   memset(&sa, 0, sizeof sa);
   sa.sin_family = AF_INET;
   sa.sin_addr.s_addr = htonl(INADDR_ANY);
-  if (lua_type(L, i) == LUA_TNUMBER) port = nm_checkport(L, i++);
+  if (nm_isnumber(L, i)) port = nm_checkport(L, i++); /* "8266" too, as lua_isnumber */
   else if (lua_isnil(L, i)) i++; /* listen(nil, ip) */
   if (lua_type(L, i) == LUA_TSTRING) {
     if (nm_parse_ip4(lua_tostring(L, i), &sa.sin_addr) != 0)
@@ -333,6 +333,6 @@ void nm_udp_open(lua_State *L) {
   static const luaL_Reg methods[] = {
       {"listen", l_listen}, {"send", l_send},   {"on", l_on},
       {"close", l_close},   {"getaddr", l_getaddr}, {"ttl", l_ttl},
-      {"dns", nm_sock_dns}, {NULL, NULL}};
+      {"dns", nm_sock_dns}, NM_GC_METHOD, {NULL, NULL}};
   nm_class(L, NM_UDP_SOCKET, methods, l_gc);
 }

@@ -144,6 +144,7 @@ static int run_once(job *j) {
     return 1;
   }
   luaL_openlibs(L);
+  nm_dialect_open(L); /* unpack, loadstring, package.loaders on 5.3/5.4 */
   nm_ctx *ctx = nm_ctx_get(L);
   device_apply(ctx); /* before the modules open: they find the device */
   for (const nm_module *m = nm_modules; m->name != NULL; m++) open_module(L, m->name, m->open);

@@ -159,6 +159,11 @@ local function remember(list, p)
     if #list > 32 then table.remove(list, 1) end
   end
 end
+-- The port a value stands for (a number, or a string Lua converts).
+local function portnum(v)
+  if type(v) == "number" or type(v) == "string" then return tonumber(v) end
+end
+
 local closed_port -- a port nothing listens on, found at start
 local function dest_port(list)
   local r = R(10)
@@ -321,6 +326,7 @@ local function udp_method_args(name)
     -- valid ports are 0 or our own (collisions), never a fixed guess
     local port = chance(0.7) and 0 or (chance(0.5) and dest_port(udp_ports) or hv())
     if type(port) == "number" and port > 0 and port ~= math.floor(port) then port = 0 end
+    if type(port) == "string" and (portnum(port) or 0) > 0 then port = 0 end -- "80": a guess
     if r == 1 then return {n = 0} end
     if r == 2 then return {n = 1, port} end
     return {n = 2, port, valid_ip_or_junk() ~= NIL and "127.0.0.1" or nil}
@@ -388,12 +394,15 @@ local function srv_listen()
   else a = {n = 3, 0, "127.0.0.1", fn}
   end
   -- a guessed valid port would bind someone else's: only 0 or our own
-  if type(a[1]) == "number" and a[1] >= 1 and a[1] <= 65535 and a[1] == math.floor(a[1]) then
+  -- (numeric strings are ports too: "80", "0x10", "1e3")
+  local p1 = portnum(a[1])
+  if p1 and p1 >= 1 and p1 <= 65535 and p1 == math.floor(p1) then
     local ours = false
-    for _, p in ipairs(tcp_ports) do if p == a[1] then ours = true end end
+    for _, p in ipairs(tcp_ports) do if p == p1 then ours = true end end
     if not ours then a[1] = 0 end
   end
-  if type(a[2]) == "number" and a[2] >= 1 and a[2] <= 65535 then a[2] = 0 end
+  local p2 = portnum(a[2])
+  if p2 and p2 >= 1 and p2 <= 65535 then a[2] = 0 end
   call("srv.listen", M.srv.listen, o, unpack(a, 1, a.n))
   if kind_of(o) == "srv" then
     local p = M.srv.getaddr(o)
@@ -565,6 +574,18 @@ ops = {
   method_op("udp", "getaddr", udp_method_args),
   method_op("udp", "ttl", udp_method_args),
   method_op("udp", "dns", udp_method_args),
+  -- obj:__gc() as a method (the firmware's tables have it), and every
+  -- class's finalizer given anything (a wrong self must raise)
+  method_op("srv", "__gc", function() return {n = 0} end),
+  method_op("tcp", "__gc", tcp_method_args),
+  method_op("udp", "__gc", udp_method_args),
+  method_op("tmr", "__gc", tmr_method_args),
+  {"mt.__gc", function()
+    local k = pick({"srv", "tcp", "udp", "tmr"})
+    local o = chance(0.8) and hv() or anyself()
+    if kind_of(o) == k and chance(0.8) then o = hv() end -- mostly a wrong one
+    call("mt.__gc", MT[k].__gc, o)
+  end},
   -- DNS
   {"net.dns.resolve", function()
     local a = chance(0.8) and {n = 2, name_arg(), fn_arg("dns")} or hostile_args(3)
