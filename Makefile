@@ -32,10 +32,10 @@ CFLAGS += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -fPIC $(OPT) -Isrc \
 LDFLAGS += $(SAN)
 
 # src/core: loop, objects, protected calls; src/net: the net module;
-# src/modules: one file per other NodeMCU module; src/runtime: netmcu.
-SRCS := $(wildcard src/core/*.c src/net/*.c src/modules/*.c)
+# src/modules: one file (or folder) per other NodeMCU module; src/runtime: netmcu.
+SRCS := $(wildcard src/core/*.c src/net/*.c src/modules/*.c src/modules/*/*.c)
 OBJS := $(SRCS:src/%.c=$(BUILD)/obj/%.o)
-HDRS := $(wildcard src/*/*.h)
+HDRS := $(wildcard src/*/*.h src/*/*/*.h)
 # A <name>.so shim for every module but net (core/modules.h lists them).
 MODULES := $(shell sed -n 's/^ *X(\([a-z0-9_]*\)).*/\1/p' src/core/modules.h)
 SHIMS := $(patsubst %,$(BUILD)/%.so,$(filter-out net,$(MODULES)))

@@ -1,7 +1,7 @@
-/* main.c - the netmcu runtime (SPEC 9): runs a script with `net`, `tmr` and
- * `node` as globals, then the event loop, the way the firmware runs
- * init.lua. */
+/* main.c - the netmcu runtime (SPEC 9): runs a script with every module as
+ * a global, then the event loop, the way the firmware runs init.lua. */
 #include <malloc.h>
+#include <net/if.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +27,11 @@ static void usage(FILE *f) {
           "  -         read the script from standard input\n"
           "  -v        print the version and exit\n"
           "  -h        print this help and exit\n"
+          "  --strict  legacy forms (tmr.alarm(id, ...), positional\n"
+          "            wifi.sta.config, ...) raise current firmware's errors\n"
+          "  --wifi IFACE  the interface wifi's station mirrors (default: the\n"
+          "            one of the IPv4 default route, as net.ifinfo(0))\n"
+          "  --wifi-ap SSID[:PASSWORD]  the only network wifi finds in range\n"
           "  --        stop handling options\n"
           "Exit status: 0 when nothing is left to do, 1 on an uncaught Lua\n"
           "error, 130 on SIGINT, 143 on SIGTERM.  See netmcu(1).\n",
@@ -206,6 +211,34 @@ static char *read_all(FILE *f, size_t *len) {
   return buf;
 }
 
+/* --strict, --wifi IFACE, --wifi-ap SSID[:PASSWORD] (the device the script
+ * runs on: nm_opts).  Returns 1 if argv[*i] was one (*i then indexes its
+ * last word, or is -1 after a usage error), else 0. */
+static int device_option(int argc, char **argv, int *i) {
+  const char *a = argv[*i];
+  if (strcmp(a, "--strict") == 0) {
+    nm_opts.strict = 1;
+    return 1;
+  }
+  int ap = strcmp(a, "--wifi-ap") == 0;
+  if (!ap && strcmp(a, "--wifi") != 0) return 0;
+  const char *v = *i + 1 < argc ? argv[++*i] : NULL;
+  const char *colon = v ? strchr(v, ':') : NULL;
+  const char *bad = NULL;
+  if (v == NULL) bad = "needs an argument";
+  else if (!ap && if_nametoindex(v) == 0) bad = "no such interface";
+  else if (ap && (strcspn(v, ":") < 1 || strcspn(v, ":") > 32 || (colon && strlen(colon + 1) > 64)))
+    bad = "SSID must have 1-32 bytes, PASSWORD 0-64";
+  if (bad != NULL) {
+    fprintf(stderr, "%s: '%s%s%s': %s\n", progname, a, v ? " " : "", v ? v : "", bad);
+    usage(stderr);
+    *i = -1;
+    return 1;
+  }
+  *(ap ? &nm_opts.wifi_ap : &nm_opts.wifi_iface) = v;
+  return 1;
+}
+
 int main(int argc, char **argv) {
   job j = {argc, argv, argc, NULL, 0, NM_BOOT_POWER_ON, 0};
   int have_chunk = 0;
@@ -224,6 +257,8 @@ int main(int argc, char **argv) {
         return 1;
       }
       have_chunk = 1;
+    } else if (device_option(argc, argv, &i) != 0) {
+      if (i < 0) return 1;
     } else if (strcmp(a, "--") == 0) {
       if (i + 1 < argc) j.script = i + 1;
       break;
