@@ -265,6 +265,10 @@ typedef struct nm_ifstate {
  * that is not NULL.  Returns 1, 0 if there is none, or -errno. */
 int nm_iface_get(long long index, const char *name, nm_ifstate *out);
 
+/* Adds tmr.alarm(id, ...) and the rest of the static timer API to the tmr
+ * table on top of the stack, unless --strict (modules/tmr_legacy.c). */
+void nm_tmr_legacy_open(lua_State *L);
+
 /* net.run(), also called by the runtime. */
 int nm_net_run(lua_State *L);
 
