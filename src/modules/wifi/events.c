@@ -166,8 +166,9 @@ void wifi_deliver(nm_wifi *w, const wifi_event *e) {
     return;
   case EV_SCAN:
     if ((ref = w->scan_ref) == LUA_NOREF) return; /* a later getap replaced this one */
+    w->scan_ref = LUA_NOREF; /* answered once; the callback may ask again */
     nm_emit(ctx, ref, 0, 0, push_scan, &a);
-    if (ctx->state[NM_STATE_WIFI] == w && w->scan_ref == ref) wifi_set_ref(ctx->L, &w->scan_ref, 0);
+    if (!ctx->closed) luaL_unref(ctx->L, LUA_REGISTRYINDEX, ref);
     return;
   case EV_START:
   case EV_STOP:

@@ -175,24 +175,31 @@ void wifi_sta_leave(nm_wifi *w) {
   wifi_update(w);
 }
 
+static void push_startstop(nm_wifi *w, int id, int ap) {
+  wifi_event *e = wifi_push(w, id);
+  if (e != NULL) e->flags = (uint8_t)ap;
+}
+
+/* A station that leaves disconnects first; one that comes connects after
+ * the mode changed. */
 void wifi_set_mode(nm_wifi *w, int mode) {
   int old = w->mode;
   if (mode == old) return;
+  int had_sta = old == MODE_STATION || old == MODE_STATIONAP;
+  int had_ap = old == MODE_SOFTAP || old == MODE_STATIONAP;
   w->mode = mode;
+  if (had_sta && !wifi_has_sta(w)) {
+    w->want = 0;
+    wifi_update(w);
+  }
   wifi_event *e = wifi_push(w, EV_MODE_CHANGED);
   if (e != NULL) {
     e->old_v = (int8_t)old;
     e->new_v = (int8_t)mode;
   }
-  int had_sta = old == MODE_STATION || old == MODE_STATIONAP;
-  int had_ap = old == MODE_SOFTAP || old == MODE_STATIONAP;
-  if (had_sta != wifi_has_sta(w) && (e = wifi_push(w, had_sta ? EV_STOP : EV_START)) != NULL)
-    e->flags = 0; /* the station */
-  if (had_ap != wifi_has_ap(w) && (e = wifi_push(w, had_ap ? EV_STOP : EV_START)) != NULL)
-    e->flags = 1; /* the AP */
-  if (!wifi_has_sta(w)) w->want = 0;
+  if (had_sta != wifi_has_sta(w)) push_startstop(w, had_sta ? EV_STOP : EV_START, 0);
+  if (had_ap != wifi_has_ap(w)) push_startstop(w, had_ap ? EV_STOP : EV_START, 1);
   if (!had_sta && wifi_has_sta(w) && w->autoconnect) wifi_sta_attempt(w);
-  else wifi_update(w);
 }
 
 /* The AP cache of wifi.sta.getapinfo: the latest configs, newest first. */
