@@ -175,7 +175,7 @@ void wifi_deliver(nm_wifi *w, const wifi_event *e) {
     emit_on(w, (e->flags ? ON_AP_START : ON_STA_START) + (e->id == EV_STOP), e);
     return;
   }
-  if (e->id == EV_STA_GOT_IP) wifi_got_ip(w);
+  wifi_delivering(w, e);
   if (w->ev_ref[e->id] != LUA_NOREF) nm_emit(ctx, w->ev_ref[e->id], 0, 0, push_eventmon, (void *)e);
   if (ctx->state[NM_STATE_WIFI] != w) return;
   switch (e->id) {
@@ -193,6 +193,7 @@ int wifi_l_eventmon_register(lua_State *L) {
   if (id < 0 || id > EV_MAX) return luaL_error(L, "valid wifi events:0-%d", EV_MAX);
   nm_wifi *w = wifi_get(L);
   wifi_set_ref(L, &w->ev_ref[id], lua_type(L, 2) == LUA_TFUNCTION ? 2 : 0);
+  wifi_keepalive(w);
   return 0;
 }
 
@@ -205,6 +206,7 @@ static int l_on(lua_State *L, int first, int last) {
   if (slot > last) return luaL_error(L, "unknown event: %s", name);
   nm_wifi *w = wifi_get(L);
   wifi_set_ref(L, &w->on_ref[slot], lua_isnoneornil(L, 2) ? 0 : 2);
+  wifi_keepalive(w);
   return 0;
 }
 int wifi_l_sta_on(lua_State *L) { return l_on(L, ON_STA_START, ON_STA_GOT_IP); }
@@ -221,6 +223,7 @@ static int l_eventmonreg(lua_State *L) {
   nm_legacy_warn(L, "wifi.sta.eventMonReg(...)", MON_INSTEAD);
   nm_wifi *w = wifi_get(L);
   wifi_set_ref(L, &w->mon_ref[st], lua_type(L, 2) == LUA_TFUNCTION ? 2 : 0);
+  wifi_keepalive(w);
   return 0;
 }
 
@@ -239,6 +242,7 @@ static int l_eventmonstart(lua_State *L) {
     if (e != NULL) e->new_v = (int8_t)w->status;
   }
   w->mon_running = 1;
+  wifi_keepalive(w);
   return 0;
 }
 
@@ -249,6 +253,7 @@ static int l_eventmonstop(lua_State *L) {
   w->mon_running = 0;
   if (lua_isstring(L, 1))
     for (int i = 0; i <= STA_GOTIP; i++) wifi_set_ref(L, &w->mon_ref[i], 0);
+  wifi_keepalive(w);
   return 0;
 }
 

@@ -79,7 +79,7 @@ static int nl_relevant(const nm_wifi *w, const void *buf, size_t len) {
 static void nl_poll_cb(uv_poll_t *h, int status, int events) {
   nm_wifi *w = h->data;
   (void)events;
-  int changed = status < 0;
+  int changed = status < 0, broken = 0;
   for (;;) {
     struct sockaddr_nl from;
     struct iovec iov = {w->ctx->readbuf, sizeof w->ctx->readbuf};
@@ -90,9 +90,18 @@ static void nl_poll_cb(uv_poll_t *h, int status, int events) {
       changed = 1;
       continue;
     }
+    if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) broken = 1;
     if (n <= 0) break; /* EAGAIN: all read */
     if (msg.msg_namelen != sizeof from || from.nl_pid != 0) continue; /* not from the kernel */
     if ((msg.msg_flags & MSG_TRUNC) || nl_relevant(w, w->ctx->readbuf, (size_t)n)) changed = 1;
+  }
+  /* libuv stops watching on POLLERR, which an overflow (ENOBUFS) raises:
+   * watch again, unless the socket itself failed (then the state is read
+   * when the script asks, as without a socket). */
+  if (status < 0 && !broken) uv_poll_start(h, UV_READABLE, nl_poll_cb);
+  if (broken) {
+    uv_poll_stop(h);
+    w->watching = 0;
   }
   if (!changed) return;
   wifi_host_read(w);
@@ -122,7 +131,8 @@ void wifi_host_open(nm_wifi *w) {
   if (w->nl_fd >= 0 && uv_poll_init(&w->ctx->loop, &w->nl_poll, w->nl_fd) == 0) {
     w->nl_poll.data = w;
     uv_poll_start(&w->nl_poll, UV_READABLE, nl_poll_cb);
-    uv_unref((uv_handle_t *)&w->nl_poll); /* wifi alone does not keep the runtime running */
+    uv_unref((uv_handle_t *)&w->nl_poll); /* see wifi_keepalive */
+    w->watching = 1;
   } else if (w->nl_fd >= 0) {
     close(w->nl_fd);
     w->nl_fd = -1;
@@ -133,7 +143,7 @@ void wifi_host_open(nm_wifi *w) {
 /* Without a netlink socket (a sandbox may refuse one) the state is read
  * when the script asks for it. */
 void wifi_refresh(nm_wifi *w) {
-  if (w->nl_fd >= 0) return;
+  if (w->watching) return;
   wifi_host_read(w);
   wifi_update(w);
 }

@@ -119,6 +119,7 @@ static void push_sta(nm_wifi *w, int id, int reason) {
   memcpy(e->ssid, w->conf.ssid, sizeof e->ssid);
   if (reason != REASON_NO_AP_FOUND) memcpy(e->bssid, w->bssid, 6); /* one not found has none */
   e->reason = (uint8_t)reason;
+  e->conn = w->conn_id;
   e->channel = (uint8_t)w->channel;
   e->ip = w->ip;
   e->mask = w->mask;
@@ -133,6 +134,19 @@ static int down_reason(const nm_wifi *w) {
   return REASON_UNSPECIFIED;      /* it lost its IPv4 address */
 }
 
+/* A connection the script has not heard of yet ends: its queued
+ * STA_CONNECTED and STA_GOT_IP go, and no STA_DISCONNECTED comes (a config
+ * right after the boot connects once, as on the device). */
+static void purge_unseen(nm_wifi *w) {
+  unsigned kept = 0;
+  for (unsigned i = 0; i < w->q_len; i++) {
+    wifi_event *e = &w->q[(w->q_head + i) % EVQ_LEN];
+    if ((e->id == EV_STA_CONNECTED || e->id == EV_STA_GOT_IP) && e->conn == w->conn_id) continue;
+    w->q[(w->q_head + kept++) % EVQ_LEN] = *e;
+  }
+  w->q_len = kept;
+}
+
 /* Brings the station in line with what it wants and what the host has,
  * queueing the events of the change.  A loss shows in status() and
  * getip() at once; a connection only when its GOT_IP is delivered (until
@@ -141,19 +155,46 @@ void wifi_update(nm_wifi *w) {
   int ok = w->want && wifi_has_sta(w) && ap_check(w) == 0 && w->if_up;
   int got_ip = 0;
   if (w->connected && !ok) {
-    push_sta(w, EV_STA_DISCONNECTED, down_reason(w));
+    if (w->seen_conn == w->conn_id) push_sta(w, EV_STA_DISCONNECTED, down_reason(w));
+    else purge_unseen(w);
     w->connected = 0;
   } else if (ok) {
     got_ip = !w->connected || w->ip.s_addr != w->ifs.ip.s_addr;
     w->ip = w->ifs.ip; /* netmask and gateway follow silently */
     w->mask = w->ifs.mask;
     w->gw = w->ifs.gw;
-    if (!w->connected) push_sta(w, EV_STA_CONNECTED, 0);
+    if (!w->connected) {
+      w->conn_id++;
+      push_sta(w, EV_STA_CONNECTED, 0);
+      wifi_set_status(w, STA_CONNECTING);
+    }
     if (got_ip) push_sta(w, EV_STA_GOT_IP, 0);
-    if (!w->connected) wifi_set_status(w, STA_CONNECTING);
     w->connected = 1;
   }
   if (!ok) wifi_set_status(w, sta_status(w));
+  wifi_keepalive(w);
+}
+
+/* A station event is about to reach the script: the connection is now
+ * known to it, and with GOT_IP it reads as connected. */
+void wifi_delivering(nm_wifi *w, const wifi_event *e) {
+  if (!w->connected || e->conn != w->conn_id) return;
+  if (e->id == EV_STA_CONNECTED) w->seen_conn = w->conn_id;
+  if (e->id == EV_STA_GOT_IP) wifi_set_status(w, STA_GOTIP);
+}
+
+/* The station keeps the runtime running while it waits for the interface
+ * to come back and the script waits for that (a callback of STA_CONNECTED
+ * or STA_GOT_IP), as a connecting socket would.  Otherwise wifi never
+ * does: a script that only registers callbacks still ends. */
+void wifi_keepalive(nm_wifi *w) {
+  if (!w->watching || w->closing) return;
+  int waits = w->ev_ref[EV_STA_CONNECTED] != LUA_NOREF || w->ev_ref[EV_STA_GOT_IP] != LUA_NOREF ||
+              w->on_ref[ON_STA_CONNECTED] != LUA_NOREF || w->on_ref[ON_STA_GOT_IP] != LUA_NOREF ||
+              (w->mon_running && w->mon_ref[STA_GOTIP] != LUA_NOREF);
+  int reconnecting = w->want && wifi_has_sta(w) && !w->connected && ap_check(w) == 0;
+  if (waits && reconnecting) uv_ref((uv_handle_t *)&w->nl_poll);
+  else uv_unref((uv_handle_t *)&w->nl_poll);
 }
 
 /* A GOT_IP event is being delivered: the station now reads as connected
@@ -221,6 +262,7 @@ static void wifi_kill(nm_obj *o) {
   if (w->queued) nm_defer_cancel(w->ctx, &w->defer);
   w->queued = 0;
   w->ctx->state[NM_STATE_WIFI] = NULL;
+  w->closing = 1;
   if (!w->ctx->closed) wifi_unref_all(w);
   wifi_host_close(w); /* frees w once its handle is closed */
 }

@@ -73,6 +73,7 @@ extern wifi_flash wifi_saved;
 
 typedef struct {
   uint8_t id, reason, channel, flags; /* EV_SCAN: fmt (bit 0), filters (bits 1-3) */
+  unsigned conn;                      /* STA_CONNECTED, STA_GOT_IP: the connection's number */
   int8_t old_v, new_v;                /* modes, or statuses */
   uint8_t bssid[6];
   char ssid[33];
@@ -96,11 +97,13 @@ typedef struct nm_wifi {
   nm_ifstate ifs;   /* as last read */
   int if_found, if_up; /* found; up, running and with an IPv4 address */
   int nl_fd;        /* rtnetlink socket, -1 without one */
+  int watching;     /* nl_poll is watching it */
   uv_poll_t nl_poll;
   int closing;      /* handles are closing: kill() ran */
   /* the station (state.c) */
   int mode, autoconnect, want;
   int connected;    /* CONNECTED and GOT_IP queued, no DISCONNECTED since */
+  unsigned conn_id, seen_conn; /* the connection's number; the last one delivered */
   int status;       /* what status() reads: STA_GOTIP once GOT_IP is delivered */
   wifi_staconf conf;
   struct in_addr ip, mask, gw; /* of the connection, for getip() */
@@ -139,7 +142,8 @@ void wifi_sta_attempt(nm_wifi *w);         /* connect with the current config */
 void wifi_sta_leave(nm_wifi *w);          /* disconnect: DISCONNECTED if connected */
 void wifi_set_status(nm_wifi *w, int status);
 void wifi_update(nm_wifi *w);             /* after any change: queues its events */
-void wifi_got_ip(nm_wifi *w);             /* a GOT_IP is being delivered */
+void wifi_delivering(nm_wifi *w, const wifi_event *e); /* a station event goes to Lua */
+void wifi_keepalive(nm_wifi *w);          /* after callbacks changed: ref the watch? */
 int wifi_has_sta(const nm_wifi *w);
 int wifi_has_ap(const nm_wifi *w);
 void wifi_set_mode(nm_wifi *w, int mode);
