@@ -32,6 +32,31 @@ wifi.eventmon.register(wifi.eventmon.STA_GOT_IP, function(t) print("got ip", t.I
 wifi.sta.config{ssid = "Cafe", pwd = "anything1"}' 2>&1 | tail -1)
 check "--wifi-ap SSID without a password: an open network, any password joins" [ "$out" = "got ip	127.0.0.1	5" ]
 
+# A callback that ends a connection the script has not heard of yet, while
+# the queue is being delivered: the queued events of that connection go,
+# nothing else (this once looped over a corrupt queue).
+cat >"$tmp/purge.lua" <<'L'
+local E = wifi.eventmon
+for _, n in ipairs{"STA_CONNECTED", "STA_DISCONNECTED", "STA_GOT_IP"} do
+  E.register(E[n], function(t) print(n, t.reason) end)
+end
+E.register(E.WIFI_MODE_CHANGED, function(t)
+  print("mode", t.old_mode, t.new_mode)
+  if t.new_mode == wifi.STATION then wifi.sta.disconnect() end
+end)
+wifi.sta.getap(function()
+  print("connected")
+  wifi.setmode(wifi.SOFTAP); wifi.setmode(wifi.STATION)
+  wifi.sta.getap(function()
+    wifi.sta.config{ssid = "x"}; wifi.sta.disconnect()
+    wifi.sta.getap(function() print("end") end)
+  end)
+end)
+L
+out=$(timeout -k 1 10 "$NM" --wifi lo "$tmp/purge.lua" 2>&1 | tr '\n' ' ')
+check "disconnect() in a callback drops the queued connection the script never saw" \
+  [ "$out" = "STA_CONNECTED	nil STA_GOT_IP	nil connected STA_DISCONNECTED	8 mode	1	2 mode	2	1 end " ]
+
 # Without --wifi: the interface of net.ifinfo(0).
 out=$("$NM" -e '
 local i = net.ifinfo(0)

@@ -242,7 +242,39 @@ T.test("setmode: the station leaves and comes back; WIFI_MODE_CHANGED; save", fu
     wifi.setmode(wifi.STATION)
     T.raises(function() wifi.ap.getclient() end, "Can't list clients in STATION mode", "getclient in STATION")
     T.eq(wifi.ap.getip(), nil, "no AP: ap.getip() nil")
-    done()
+    fence(done)
+  end)
+end)
+
+T.test("a connection ended before the script heard of it: no event at all", function(done)
+  local n = #log
+  wifi.sta.config{ssid = "quick"}
+  wifi.sta.disconnect() -- its STA_CONNECTED and STA_GOT_IP are still queued: they go
+  fence(function()
+    T.eq(seq(n + 1), "STA_DISCONNECTED(8)", "only the end of the connection the script knew")
+    -- the same from a callback, while the queue is being delivered
+    wifi.sta.connect()
+    fence(function()
+      n = #log
+      E.register(E.WIFI_MODE_CHANGED, function(t)
+        record(E.WIFI_MODE_CHANGED)(t)
+        if t.new_mode == wifi.STATION then wifi.sta.disconnect() end
+      end)
+      wifi.setmode(wifi.SOFTAP); wifi.setmode(wifi.STATION)
+      fence(function()
+        T.eq(seq(n + 1), "STA_DISCONNECTED(8) WIFI_MODE_CHANGED WIFI_MODE_CHANGED",
+          "disconnect() in a callback drops the queued connection")
+        T.eq(wifi.sta.status(), wifi.STA_IDLE, "idle")
+        listen_all()
+        n = #log
+        wifi.sta.config{ssid = "again"}; wifi.sta.disconnect() -- the queue is sound after that
+        fence(function()
+          T.eq(#log, n, "and again: nothing")
+          wifi.sta.config{ssid = "lo"}
+          wait(n + 2, done)
+        end)
+      end)
+    end)
   end)
 end)
 

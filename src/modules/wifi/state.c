@@ -53,8 +53,9 @@ static void drain_cb(nm_defer *d) {
   nm_wifi *w = nm_container_of(d, nm_wifi, defer);
   nm_ctx *ctx = w->ctx;
   w->queued = 0;
-  /* What the callbacks queue waits for the next turn. */
-  for (unsigned n = w->q_len; n > 0 && ctx->state[NM_STATE_WIFI] == w; n--) {
+  /* What the callbacks queue waits for the next turn; what they purge
+   * (purge_unseen) is gone. */
+  for (unsigned n = w->q_len; n > 0 && w->q_len > 0 && ctx->state[NM_STATE_WIFI] == w; n--) {
     wifi_event e = w->q[w->q_head];
     w->q_head = (w->q_head + 1) % EVQ_LEN;
     w->q_len--;
