@@ -50,7 +50,7 @@ print("object start", tmr.start(t))
 for i = 1, 50 do tmr.state(3) end                    -- @site1: one call site, many calls
 tmr.state(3); tmr.state(3)                           -- @site2
 for _, a in ipairs({{7, 10, 0}, {-1, 10, 0}, {1.5, 10, 0}, {"x", 10, 0}, {2, 0, 0}, {2, 10, 3}}) do
-  local ok, err = pcall(function() return tmr.alarm(a[1], a[2], a[3], print) end)
+  local ok, err = pcall(function() tmr.alarm(a[1], a[2], a[3], print) end)
   print("error", err)
 end
 print("after errors", tmr.state(2))
@@ -96,7 +96,7 @@ wifi.sta.eventMonReg(wifi.STA_GOTIP, function(prev) print("monitor gotip from", 
 wifi.sta.eventMonReg(wifi.STA_IDLE, function(prev) print("monitor idle from", prev) end)
 wifi.sta.eventMonStart(100)
 local function try(...)
-  local ok, err = pcall(function(...) return wifi.sta.config(...) end, ...)
+  local ok, err = pcall(function(...) wifi.sta.config(...) end, ...)
   print("error", err)
 end
 local function errors()
