@@ -57,6 +57,15 @@ out=$(timeout -k 1 10 "$NM" --wifi lo "$tmp/purge.lua" 2>&1 | tr '\n' ' ')
 check "disconnect() in a callback drops the queued connection the script never saw" \
   [ "$out" = "STA_CONNECTED	nil STA_GOT_IP	nil connected STA_DISCONNECTED	8 mode	1	2 mode	2	1 end " ]
 
+# More events than the queue holds (a script that never yields): the state
+# stays right even where events had to be dropped.
+out=$(timeout -k 1 10 "$NM" --wifi lo -e '
+local n = 0
+wifi.eventmon.register(wifi.eventmon.WIFI_MODE_CHANGED, function() n = n + 1 end)
+for i = 1, 100 do wifi.setmode(wifi.SOFTAP); wifi.setmode(wifi.STATION) end
+tmr.create():alarm(100, tmr.ALARM_SINGLE, function() print(n < 200, n > 0, wifi.sta.status(), (wifi.sta.getip())) end)' 2>&1)
+check "a flood of events: some dropped (bounded queue), status and getip still right" [ "$out" = "true	true	5	127.0.0.1" ]
+
 # Without --wifi: the interface of net.ifinfo(0).
 out=$("$NM" -e '
 local i = net.ifinfo(0)

@@ -114,9 +114,10 @@ static int sta_status(const nm_wifi *w) {
   return STA_CONNECTING; /* retrying, until the interface is back */
 }
 
-static void push_sta(nm_wifi *w, int id, int reason) {
+/* Returns 0 if the queue was full (the event is dropped). */
+static int push_sta(nm_wifi *w, int id, int reason) {
   wifi_event *e = wifi_push(w, id);
-  if (e == NULL) return;
+  if (e == NULL) return 0;
   memcpy(e->ssid, w->conf.ssid, sizeof e->ssid);
   if (reason != REASON_NO_AP_FOUND) memcpy(e->bssid, w->bssid, 6); /* one not found has none */
   e->reason = (uint8_t)reason;
@@ -125,6 +126,7 @@ static void push_sta(nm_wifi *w, int id, int reason) {
   e->ip = w->ip;
   e->mask = w->mask;
   e->gw = w->gw;
+  return 1;
 }
 
 /* Why the station is not connected now (it was). */
@@ -166,11 +168,11 @@ void wifi_update(nm_wifi *w) {
     w->gw = w->ifs.gw;
     if (!w->connected) {
       w->conn_id++;
-      push_sta(w, EV_STA_CONNECTED, 0);
+      if (!push_sta(w, EV_STA_CONNECTED, 0)) w->seen_conn = w->conn_id; /* as if delivered */
       wifi_set_status(w, STA_CONNECTING);
     }
-    if (got_ip) push_sta(w, EV_STA_GOT_IP, 0);
     w->connected = 1;
+    if (got_ip && !push_sta(w, EV_STA_GOT_IP, 0)) wifi_set_status(w, STA_GOTIP);
   }
   if (!ok) wifi_set_status(w, sta_status(w));
   wifi_keepalive(w);
