@@ -246,6 +246,20 @@ const char *nm_errword(int uverr);
  * reason in parentheses where it differs.  Never returns. */
 int nm_raise_uv(lua_State *L, int uverr);
 
+/* ---- the runtime's command line, for the modules (legacy.c) ----
+ * Set by src/runtime/main.c before any module opens; all zero in a stock
+ * interpreter. */
+typedef struct nm_options {
+  int strict;             /* --strict: legacy forms raise current firmware's errors */
+  const char *wifi_iface; /* --wifi IFACE: the station's interface */
+  const char *wifi_ap;    /* --wifi-ap SSID[:PASSWORD]: the only network in range */
+} nm_options;
+extern nm_options nm_opts;
+/* A legacy form ran (SPEC 12): warns on stderr, once per call site (the
+ * Lua code calling the running C function), naming the form and what
+ * replaces it. */
+void nm_legacy_warn(lua_State *L, const char *form, const char *instead);
+
 /* ---- module parts ---- */
 void nm_tcp_server_open(lua_State *L);
 void nm_tcp_socket_open(lua_State *L);
@@ -255,6 +269,22 @@ int nm_tcp_socket_create(lua_State *L);
 struct nm_tcp;
 struct nm_idle;
 struct nm_tcp *nm_tcp_accepted(nm_ctx *ctx, uv_stream_t *server, struct nm_idle *idle);
+
+/* An interface as net.ifinfo picks and reads it (net/iface.c), for wifi. */
+typedef struct nm_ifstate {
+  char name[16];          /* IF_NAMESIZE */
+  unsigned index, flags;  /* flags: IFF_UP, IFF_RUNNING, ... */
+  int has_ip;
+  struct in_addr ip, mask, gw; /* gw: 0 without a default route through it */
+  unsigned char hw[6];    /* zeros without a 6-byte hardware address */
+} nm_ifstate;
+/* Interface `index` of net.ifinfo's order, or the one called `name` if
+ * that is not NULL.  Returns 1, 0 if there is none, or -errno. */
+int nm_iface_get(long long index, const char *name, nm_ifstate *out);
+
+/* Adds tmr.alarm(id, ...) and the rest of the static timer API to the tmr
+ * table on top of the stack, unless --strict (modules/tmr_legacy.c). */
+void nm_tmr_legacy_open(lua_State *L);
 
 /* net.run(), also called by the runtime. */
 int nm_net_run(lua_State *L);

@@ -243,5 +243,6 @@ int luaopen_tmr(lua_State *L) {
   lua_setfield(L, -2, "ALARM_SEMI");
   lua_pushinteger(L, MODE_AUTO);
   lua_setfield(L, -2, "ALARM_AUTO");
+  nm_tmr_legacy_open(L); /* tmr_legacy.c: tmr.alarm(id, ...) and the like */
   return 1;
 }

@@ -485,3 +485,26 @@ int nm_ifinfo(lua_State *L) {
   push_ifinfo(L, &f, &gw, &d, has_dhcp);
   return 1;
 }
+
+/* net.ifinfo's choice as C data (wifi mirrors that interface). */
+int nm_iface_get(long long n, const char *name, nm_ifstate *out) {
+  _Static_assert(sizeof out->name == IF_NAMESIZE, "nm_ifstate.name is IF_NAMESIZE");
+  iflist l;
+  int err = iflist_load(&l);
+  if (err != 0) return -err;
+  iface f;
+  int found = if_select(&l, n, name, &f);
+  free(l.v);
+  if (!found) return 0;
+  defroute gw = default_route(f.name);
+  memset(out, 0, sizeof *out);
+  memcpy(out->name, f.name, sizeof out->name);
+  out->index = f.index;
+  out->flags = f.flags;
+  out->has_ip = f.has_ip;
+  out->ip = f.ip;
+  out->mask = f.mask;
+  if (gw.found) out->gw = gw.gw;
+  memcpy(out->hw, f.hw, sizeof out->hw);
+  return 1;
+}

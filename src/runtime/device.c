@@ -1,8 +1,10 @@
 /* device.c - the runtime's options for the device around the network
  * (SPEC 12-15): --fs DIR (the root), --lfs DIR (the LFS modules), --gpio
- * PATH (the pins' channel).  They hold for the whole process: every life
+ * PATH (the pins' channel), --wifi IFACE, --wifi-ap SSID[:PASSWORD] and
+ * --strict.  They hold for the whole process: every life
  * of the script (node.restart, node.dsleep) sees the same device. */
 #include <errno.h>
+#include <net/if.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,8 +41,34 @@ static int take(int argc, char **argv, int *i, const char *opt, const char **out
   return 1;
 }
 
+/* --strict, --wifi IFACE, --wifi-ap SSID[:PASSWORD] (the device the script
+ * runs on: nm_opts).  Returns as device_option. */
+static int wifi_option(int argc, char **argv, int *i) {
+  const char *a = argv[*i];
+  if (strcmp(a, "--strict") == 0) {
+    nm_opts.strict = 1;
+    return 1;
+  }
+  int ap = strcmp(a, "--wifi-ap") == 0;
+  if (!ap && strcmp(a, "--wifi") != 0) return 0;
+  const char *v = *i + 1 < argc ? argv[++*i] : NULL;
+  const char *colon = v ? strchr(v, ':') : NULL;
+  const char *bad = NULL;
+  if (v == NULL) bad = "needs an argument";
+  else if (!ap && if_nametoindex(v) == 0) bad = "no such interface";
+  else if (ap && (strcspn(v, ":") < 1 || strcspn(v, ":") > 32 || (colon && strlen(colon + 1) > 64)))
+    bad = "SSID must have 1-32 bytes, PASSWORD 0-64";
+  if (bad != NULL) {
+    fprintf(stderr, "netmcu: '%s%s%s': %s\n", a, v ? " " : "", v ? v : "", bad);
+    return -1;
+  }
+  *(ap ? &nm_opts.wifi_ap : &nm_opts.wifi_iface) = v;
+  return 1;
+}
+
 int device_option(int argc, char **argv, int *i) {
   int r;
+  if ((r = wifi_option(argc, argv, i)) != 0) return r;
   if ((r = take(argc, argv, i, "--fs", &dev.fs)) != 0) return r;
   if ((r = take(argc, argv, i, "--lfs", &dev.lfs)) != 0) return r;
   return take(argc, argv, i, "--gpio", &dev.gpio);

@@ -7,7 +7,8 @@
 -- only ever asks 127.0.0.1, the fuzzer's own UDP sockets or nothing, and
 -- the deep sleeps only with arguments that must raise), of the data
 -- modules (sjson, encoder, struct, bit: tests/fuzz/data.lua), and of file,
--- node, uart and gpio (SPEC 14-15, in tests/fuzz/device.lua), with
+-- node, uart and gpio (SPEC 14-15, in tests/fuzz/device.lua), wifi (SPEC 13)
+-- and the legacy static timers (SPEC 12), with
 -- plausible and hostile arguments, on real sockets on
 -- 127.0.0.1, from the top level of timer ticks and from inside every kind of
 -- callback (close inside receive, on() replacing the running callback,
@@ -21,7 +22,8 @@
 -- Safety: destinations are 127.0.0.0/8 only (or 0.0.0.0, which Linux
 -- routes to loopback), DNS servers are 127.0.0.1:1 (nothing answers), and
 -- multicast is joined on 127.0.0.1 only (on every interface only when
--- NETMCU_FUZZ_NETNS=1 says we run in a private network namespace).
+-- NETMCU_FUZZ_NETNS=1 says we run in a private network namespace).  wifi
+-- only ever reads the host's interfaces: its calls change nothing there.
 local repo = os.getenv("NETMCU_FUZZ_REPO") or "." -- the root may be elsewhere (--fs)
 local T = dofile(repo .. "/tests/lib/t.lua")
 local unpack = table.unpack or unpack
@@ -522,6 +524,134 @@ local function sntp_quiet(fn)
   if ok or not tostring(e):find("sync in progress", 1, true) then return fn() end
   tmr.create():alarm(100, tmr.ALARM_SINGLE, function() sntp_quiet(fn) end)
 end
+-- ---- wifi (its calls only read the host) ----
+local wifi_events = {"connected", "disconnected", "got_ip", "start", "stop", "authmode_changed",
+                     "sta_connected", "sta_disconnected", "probe_req"}
+local function wifi_cb(...)
+  events.wifi = (events.wifi or 0) + 1
+  if stopping then return end
+  maybe_fail()
+  if chance(0.3) then random_ops(R(3)) end
+end
+local function wcb() return chance(0.85) and wifi_cb or hv() end
+local function ssid_arg()
+  return pick({"lo", "net" .. R(5), "", ("s"):rep(32), ("s"):rep(33), 7, {}, NIL, MiB, "a\0b"})
+end
+local function mac_arg()
+  return pick({"02:11:22:33:44:55", "AC-1D-1C-B1-0B-22", "DE AD BE EF 7A C0", "zz:zz:zz:zz:zz:zz",
+               "02:11", "", 5, NIL, MiB, "ff:ff:ff:ff:ff:ff"})
+end
+local function nilify(v) if v == NIL then return nil end return v end
+local function sta_table()
+  local t = {}
+  for _, k in ipairs({"ssid", "pwd", "bssid", "auto", "save", "connected_cb", "disconnect_cb",
+                      "got_ip_cb", "dhcp_timeout_cb", "authmode_change_cb"}) do
+    if chance(0.5) then
+      local v
+      if k == "ssid" then v = ssid_arg()
+      elseif k == "pwd" then v = pick({"", "password1", ("p"):rep(64), ("p"):rep(65), 3, NIL})
+      elseif k == "bssid" then v = mac_arg()
+      elseif k == "auto" or k == "save" then v = pick({true, false, 1, "x", NIL})
+      else v = wcb() end
+      t[k] = nilify(v)
+    end
+  end
+  return t
+end
+local function ap_table()
+  local t = {}
+  for _, k in ipairs({"ssid", "pwd", "auth", "channel", "hidden", "max", "beacon", "save",
+                      "staconnected_cb"}) do
+    if chance(0.5) then
+      t[k] = nilify(k == "ssid" and ssid_arg() or k == "pwd" and pick({"password1", "short", NIL}) or
+        k == "staconnected_cb" and wcb() or k == "save" and pick({true, false, 0}) or
+        k == "hidden" and pick({true, false, 0, 1, 2}) or hv())
+    end
+  end
+  return t
+end
+local function wop(name, f, argf)
+  return {name, function()
+    local a = argf and (chance(0.1) and hostile_args(3) or argf()) or (chance(0.1) and hostile_args(2) or {n = 0})
+    call(name, f, unpack(a, 1, a.n))
+  end}
+end
+local S, AP = wifi.sta, wifi.ap
+local wifi_ops = {
+  wop("wifi.setmode", wifi.setmode, function() return {n = 2, R(5) - 1, pick({true, false, NIL, 1})} end),
+  wop("wifi.mode", wifi.mode, function() return {n = 1, R(4) - 1} end),
+  wop("wifi.getmode", wifi.getmode), wop("wifi.getdefaultmode", wifi.getdefaultmode),
+  wop("wifi.getchannel", wifi.getchannel), wop("wifi.start", wifi.start), wop("wifi.stop", wifi.stop),
+  wop("wifi.setphymode", wifi.setphymode, function() return {n = 1, R(5) - 1} end),
+  wop("wifi.getphymode", wifi.getphymode),
+  wop("wifi.sleeptype", wifi.sleeptype, function() return {n = 1, chance(0.5) and R(4) - 1 or nil} end),
+  wop("wifi.nullmodesleep", wifi.nullmodesleep, function() return {n = R(2) - 1, chance(0.5)} end),
+  wop("wifi.setmaxtxpower", wifi.setmaxtxpower, function() return {n = 1, R(90) - 3} end),
+  wop("wifi.setcountry", wifi.setcountry, function()
+    return {n = 1, {country = nilify(pick({"us", "DE", "USA", "1x", 3, NIL})), start_ch = nilify(pick({1, 14, 15, NIL})),
+                    end_ch = nilify(pick({13, 0, 14, NIL})), policy = nilify(pick({0, 1, 2, "x", NIL}))}}
+  end),
+  wop("wifi.getcountry", wifi.getcountry), wop("wifi.suspend", wifi.suspend),
+  wop("wifi.sta.config", S.config, function()
+    if chance(0.8) then return {n = 1, sta_table()} end
+    return {n = 4, nilify(ssid_arg()), "password1", pick({0, 1, 2, "02:11:22:33:44:55", NIL}), nilify(mac_arg())}
+  end),
+  wop("wifi.sta.connect", S.connect, function() return {n = 1, chance(0.3) and wcb() or nil} end),
+  wop("wifi.sta.disconnect", S.disconnect, function() return {n = 1, chance(0.3) and wcb() or nil} end),
+  wop("wifi.sta.status", S.status), wop("wifi.sta.getip", S.getip), wop("wifi.sta.getmac", S.getmac),
+  wop("wifi.sta.getbroadcast", S.getbroadcast), wop("wifi.sta.getrssi", S.getrssi),
+  wop("wifi.sta.getconfig", S.getconfig, function() return {n = 1, chance(0.5)} end),
+  wop("wifi.sta.getdefaultconfig", S.getdefaultconfig, function() return {n = 1, chance(0.5)} end),
+  wop("wifi.sta.getapinfo", S.getapinfo), wop("wifi.sta.getapindex", S.getapindex),
+  wop("wifi.sta.changeap", S.changeap, function() return {n = 1, R(7) - 1} end),
+  wop("wifi.sta.setaplimit", S.setaplimit, function() return {n = 1, R(7) - 1} end),
+  wop("wifi.sta.autoconnect", S.autoconnect, function() return {n = 1, R(3) - 1} end),
+  wop("wifi.sta.clearconfig", S.clearconfig),
+  wop("wifi.sta.sethostname", S.sethostname, function() return {n = 1, pick({"node-1", "bad_name", "", MiB, 5})} end),
+  wop("wifi.sta.gethostname", S.gethostname),
+  wop("wifi.sta.setip", S.setip, function() return {n = 1, chance(0.8) and {ip = "10.0.0.1"} or hv()} end),
+  wop("wifi.sta.setmac", S.setmac, function() return {n = 1, nilify(mac_arg())} end),
+  wop("wifi.sta.sleeptype", S.sleeptype, function() return {n = 1, R(4) - 1} end),
+  wop("wifi.sta.getap", S.getap, function()
+    local r = R(5)
+    if r == 1 then return {n = 1, wcb()} end
+    if r == 2 then return {n = 2, R(3) - 1, wcb()} end
+    if r == 3 then return {n = 3, {ssid = nilify(ssid_arg()), bssid = nilify(mac_arg()), channel = R(16) - 2,
+                                   show_hidden = R(3) - 1}, R(2) - 1, wcb()} end
+    return {n = 2, nil, wcb()}
+  end),
+  wop("wifi.sta.on", S.on, function() return {n = 2, pick(wifi_events), chance(0.8) and wcb() or nil} end),
+  wop("wifi.eventmon.register", wifi.eventmon.register, function() return {n = 2, R(14) - 2, wcb()} end),
+  wop("wifi.eventmon.unregister", wifi.eventmon.unregister, function() return {n = 1, R(12) - 1} end),
+  wop("wifi.ap.config", AP.config, function() return {n = 1, ap_table()} end),
+  wop("wifi.ap.getconfig", AP.getconfig, function() return {n = 1, chance(0.5)} end),
+  wop("wifi.ap.getdefaultconfig", AP.getdefaultconfig, function() return {n = 1, chance(0.5)} end),
+  wop("wifi.ap.setip", AP.setip, function() return {n = 1, {ip = nilify(valid_ip_or_junk()), netmask = "255.0.0.0"}} end),
+  wop("wifi.ap.getip", AP.getip), wop("wifi.ap.getbroadcast", AP.getbroadcast),
+  wop("wifi.ap.setmac", AP.setmac, function() return {n = 1, nilify(mac_arg())} end),
+  wop("wifi.ap.getmac", AP.getmac), wop("wifi.ap.getclient", AP.getclient),
+  wop("wifi.ap.deauth", AP.deauth, function() return {n = 1, nilify(mac_arg())} end),
+  wop("wifi.ap.dhcp.config", AP.dhcp.config, function() return {n = 1, {start = nilify(valid_ip_or_junk())}} end),
+  wop("wifi.ap.dhcp.start", AP.dhcp.start), wop("wifi.ap.dhcp.stop", AP.dhcp.stop),
+  wop("wifi.ap.on", AP.on, function() return {n = 2, pick(wifi_events), chance(0.8) and wcb() or nil} end),
+}
+if S.eventMonReg then -- absent with --strict
+  wifi_ops[#wifi_ops + 1] = wop("wifi.sta.eventMonReg", S.eventMonReg, function() return {n = 2, R(8) - 2, wcb()} end)
+  wifi_ops[#wifi_ops + 1] = wop("wifi.sta.eventMonStart", S.eventMonStart, function() return {n = 1, R(200)} end)
+  wifi_ops[#wifi_ops + 1] = wop("wifi.sta.eventMonStop", S.eventMonStop, function() return {n = 1, chance(0.5) and 1 or nil} end)
+end
+-- The static timers (legacy; absent with --strict).
+local legacy_tmr = {"alarm", "register", "start", "stop", "unregister", "interval", "state"}
+if tmr.alarm then
+  for _, m in ipairs(legacy_tmr) do
+    wifi_ops[#wifi_ops + 1] = wop("tmr." .. m .. "(id)", tmr[m], function()
+      local id = chance(0.8) and R(7) - 1 or (chance(0.5) and some("tmr") or hv())
+      if m == "alarm" or m == "register" then return {n = 4, id, ms_arg(), mode_arg(), chance(0.9) and timer_cb or hv()} end
+      if m == "interval" then return {n = 2, id, ms_arg()} end
+      return {n = 1, id}
+    end)
+  end
+end
 
 ops = {
   {"net.createServer", function()
@@ -694,6 +824,7 @@ ops = {
     call("cron.entry.unschedule", ENTRY_M.unschedule, #entries > 0 and chance(0.9) and pick(entries) or anyself())
   end},
   {"cron.reset", function() if chance(0.2) then call("cron.reset", cron.reset) end end},
+  -- wifi and the legacy forms: added below
   -- forgetting and collecting
   {"forget", function()
     local p = pools[pick({"srv", "tcp", "udp", "tmr"})]
@@ -717,6 +848,7 @@ local device = dofile(repo .. "/tests/fuzz/device.lua")({
   mkcb = function(ev) return mkcb(ev) end, T = T,
 })
 for _, o in ipairs(device.ops) do ops[#ops + 1] = o end
+for _, op in ipairs(wifi_ops) do ops[#ops + 1] = op end
 
 -- ---- the run ----
 T.test("fuzz: random API calls for " .. seconds .. " s", function(done)
@@ -766,6 +898,10 @@ T.test("fuzz: random API calls for " .. seconds .. " s", function(done)
       n = n + 1
       if k == "tmr" then pcall(M.tmr.unregister, o) else pcall(M[k].close, o) end
     end
+    if tmr.alarm then for id = 0, 6 do tmr.unregister(id) end end
+    for id = 0, 10 do wifi.eventmon.unregister(id) end
+    for _, ev in ipairs(wifi_events) do pcall(S.on, ev, nil); pcall(AP.on, ev, nil) end
+    if S.eventMonStop then S.eventMonStop(1) end
     T.diag(("%d ticks, %d calls (%d raised), %d objects made (%d forgotten), %d alive at the end")
       :format(ticks, total, raised, made, forgotten, n))
     local ev = {}
