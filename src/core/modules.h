@@ -12,7 +12,8 @@
 #define NM_MODULES(X) \
   X(net)              \
   X(tmr)              \
-  X(node)
+  X(node)             \
+  X(http)
 
 #define NM_MODULE_DECLARE(name) int luaopen_##name(lua_State *L);
 NM_MODULES(NM_MODULE_DECLARE)
@@ -36,6 +37,7 @@ enum nm_state_id {
   NM_STATE_MCAST, /* net/iface.c: multicast memberships and UDP sockets */
   NM_STATE_TMR,   /* modules/tmr.c: the software watchdog */
   NM_STATE_NODE,  /* modules/node.c: node.task queues */
+  NM_STATE_HTTP,  /* modules/http.c: libcurl multi, TLS policy */
   NM_STATE_MAX
 };
 
