@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "modules/http.h"
 
@@ -50,6 +51,12 @@ static int prereq_cb(void *ud, char *ip, char *lip, int port, int lport) {
   return CURL_PREREQFUNC_OK;
 }
 
+static int has_location(const http_buf *head) {
+  for (size_t i = 0; i + 9 <= head->len; i++)
+    if ((i == 0 || head->p[i - 1] == '\n') && strncasecmp(head->p + i, "location:", 9) == 0) return 1;
+  return 0;
+}
+
 /* The blank line: the response's status and headers are complete. */
 static void headers_end(http_req *r) {
   long code = 0;
@@ -60,13 +67,10 @@ static void headers_end(http_req *r) {
   }
   r->status = code;
   r->headers_done = 1;
-  if (code >= 300 && code <= 308 && r->max_redirects > 0) {
-    char *to = NULL;
-    curl_easy_getinfo(r->easy, CURLINFO_REDIRECT_URL, &to);
-    if (to != NULL) {
-      r->redirect = 1; /* its body is read and dropped */
-      return;
-    }
+  if (code >= 300 && code <= 308 && r->max_redirects > 0 && has_location(&r->head)) {
+    r->redirect = 1; /* its body is read and dropped; libcurl resolves the
+                        Location once the hop is done */
+    return;
   }
   if (r->stream) http_multi_dirty(r, HTTP_EV_HEADERS);
 }
