@@ -18,6 +18,7 @@ typedef struct {
   uv_poll_t h;
   nm_link link; /* in hm->polls */
   curl_socket_t fd;
+  int events; /* what uv_poll watches now */
   http_multi *hm;
 } http_poll;
 
@@ -132,6 +133,8 @@ static int socket_cb(CURL *e, curl_socket_t fd, int what, void *userp, void *soc
     curl_multi_assign(hm->m, fd, p);
   }
   int ev = ((what & CURL_POLL_IN) ? UV_READABLE : 0) | ((what & CURL_POLL_OUT) ? UV_WRITABLE : 0);
+  if (ev == p->events) return 0; /* libcurl often repeats itself; a restart costs two epoll_ctl */
+  p->events = ev;
   return uv_poll_start(&p->h, ev, poll_cb) == 0 ? 0 : -1;
 }
 
