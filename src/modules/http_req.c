@@ -267,12 +267,14 @@ static int method_ok(const char *m) {
 }
 
 /* What libcurl would add on its own and the firmware does not send
- * (Accept, a form Content-Type, Expect) is removed; User-Agent is the
- * firmware's unless the script set one; one-shot requests close. */
+ * (Accept, a form Content-Type, Expect) is removed; a one-shot's
+ * User-Agent is the firmware's unless the script set one (a connection
+ * object has its own list, from which the script may remove it: libcurl
+ * then sends none); one-shot requests close. */
 static int finish_headers(http_req *r) {
   struct curl_slist **l = &r->hdrs;
   const char *ua = r->flavor == HTTP_ESP32 ? "NodeMCU (ESP32)" : "ESP8266";
-  if (!http_hdr_has(*l, "User-Agent") && http_hdr_add(l, "User-Agent", 10, ua, strlen(ua)) != 0)
+  if (!r->stream && !http_hdr_has(*l, "User-Agent") && http_hdr_add(l, "User-Agent", 10, ua, strlen(ua)) != 0)
     return -1;
   static const char *const drop[] = {"Accept", "Content-Type", "Expect"};
   for (size_t i = 0; i < sizeof drop / sizeof drop[0]; i++) {

@@ -432,10 +432,14 @@ T.test("createConnection: keep-alive reuse (no second connect), setmethod/setbod
     n = n + 1
     events[#events + 1] = "complete"
     if n == 1 then
+      local _, h1 = parse_echo(body)
+      T.eq(h1["user-agent"], "NodeMCU (ESP32)", "a connection's default User-Agent")
+      T.eq(h1["connection"], nil, "no Connection header: keep-alive")
       body = ""
       c:setmethod(http.PUT)
       c:setbody("x=1")
       c:setheader("X-B", "b")
+      c:setheader("User-Agent", nil)
       c:setheader("X-Tag", "ka1")
       c:request()
     else
@@ -443,7 +447,7 @@ T.test("createConnection: keep-alive reuse (no second connect), setmethod/setbod
       T.eq(table.concat(events, ","), "connect,complete,complete", "one connection for two requests")
       T.eq(first, "PUT /echo", "setmethod"); T.eq(b, "x=1", "setbody")
       T.eq(h["content-type"], "application/x-www-form-urlencoded", "setbody's Content-Type")
-      T.eq(h["x-b"], "b", "setheader"); T.eq(h["user-agent"], "NodeMCU (ESP32)", "ESP32 User-Agent")
+      T.eq(h["x-b"], "b", "setheader"); T.eq(h["user-agent"], nil, "setheader(name, nil) removed User-Agent")
       T.eq(connected, true, "still connected")
       http.get(U("/conns?tag=ka1"), nil, function(code, cnt)
         T.eq(cnt, "1", "the server has the kept connection open")
