@@ -10,7 +10,8 @@
  * libcurl never calls Lua: its callbacks only store bytes and flags in the
  * request; what Lua must hear is delivered after libcurl returned, through
  * nm_emit (or a protected call in a synchronous request).
- * docs/modules/http.md describes the behaviour, docs/INTERNALS.md the flow. */
+ * docs/modules/http.md describes the behaviour, docs/DIFFERENCES.md ("http")
+ * the decisions and the measurement behind libcurl. */
 #ifndef NM_HTTP_H
 #define NM_HTTP_H
 
