@@ -22,7 +22,9 @@ dependencies = {
 external_dependencies = {
    LIBUV = { header = "uv.h", library = "uv" },
    CARES = { header = "ares.h", library = "cares" },
-   CURL = { header = "curl/curl.h", library = "curl" },
+   -- Debian keeps curl/curl.h in the multiarch include directory, which the
+   -- compiler searches but LuaRocks does not: only the library is looked up.
+   CURL = { library = "curl" },
 }
 build = {
    type = "make",
