@@ -297,8 +297,10 @@ static int req8266(lua_State *L, const char *method, int hi, int bi, int fi) {
 }
 
 static int l_request(lua_State *L) {
+  size_t n;
   luaL_checkstring(L, 1);
-  return req8266(L, luaL_checkstring(L, 2), 3, 4, 5);
+  const char *method = luaL_checklstring(L, 2, &n);
+  return req8266(L, strlen(method) == n ? method : "", 3, 4, 5); /* "": fails with -1 */
 }
 static int l_delete(lua_State *L) { return req8266(L, "DELETE", 2, 3, 4); }
 

@@ -222,7 +222,10 @@ T.test("failures are -1, nil, nil: refused, dropped mid-body, hang-up, garbage, 
 end)
 
 T.test("a bad method or header line never reaches the server", function(done)
-  local left = 2
+  local left = 3
+  http.request(U("/echo"), "GET\0junk", nil, nil, function(code)
+    T.eq(code, -1, "method with a NUL: -1"); left = left - 1; if left == 0 then done() end
+  end)
   http.request(U("/echo"), "GET /x HTTP/1.1\r\nX:", nil, nil, function(code)
     T.eq(code, -1, "method with spaces and CRLF: -1"); left = left - 1; if left == 0 then done() end
   end)
