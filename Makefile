@@ -27,8 +27,8 @@ PKG_CONFIG ?= pkg-config
 # make reads this file, they were empty on a fresh machine and the first
 # build failed on a missing lua.h.  $(call pkgconf,VAR,args) asks once.
 pkgconf = $(eval $1 := $$(shell $$(PKG_CONFIG) $2))$($1)
-DEPS_CFLAGS = $(call pkgconf,DEPS_CFLAGS,--cflags $(LUA_PC) libuv libcares libcrypto)
-UV_LIBS = $(call pkgconf,UV_LIBS,--libs libuv libcares libcrypto)
+DEPS_CFLAGS = $(call pkgconf,DEPS_CFLAGS,--cflags $(LUA_PC) libuv libcares libcrypto libcurl)
+UV_LIBS = $(call pkgconf,UV_LIBS,--libs libuv libcares libcrypto libcurl)
 LUA_LIBS = $(call pkgconf,LUA_LIBS,--libs $(LUA_PC))
 
 CC ?= cc
@@ -120,9 +120,9 @@ bench-sjson: all
 # For LuaRocks (netmcu-*.rockspec): the modules only, with the include and
 # library directories LuaRocks found instead of pkg-config.
 ROCK_CFLAGS = -I$(LUA_INCDIR) $(if $(UV_INCDIR),-I$(UV_INCDIR)) $(if $(CARES_INCDIR),-I$(CARES_INCDIR)) \
-  $(if $(CRYPTO_INCDIR),-I$(CRYPTO_INCDIR))
+  $(if $(CRYPTO_INCDIR),-I$(CRYPTO_INCDIR)) $(if $(CURL_INCDIR),-I$(CURL_INCDIR))
 ROCK_LIBS = $(if $(UV_LIBDIR),-L$(UV_LIBDIR)) $(if $(CARES_LIBDIR),-L$(CARES_LIBDIR)) \
-  $(if $(CRYPTO_LIBDIR),-L$(CRYPTO_LIBDIR)) -luv -lcares -lcrypto -lm
+  $(if $(CRYPTO_LIBDIR),-L$(CRYPTO_LIBDIR)) $(if $(CURL_LIBDIR),-L$(CURL_LIBDIR)) -luv -lcares -lcrypto -lcurl -lm
 rock:
 	rm -rf build-rock # LuaRocks may build for another Lua version each time
 	$(MAKE) BUILD=build-rock CHECK_DEPS= DEPS_CFLAGS='$(ROCK_CFLAGS)' UV_LIBS='$(ROCK_LIBS)' \

@@ -23,6 +23,9 @@ external_dependencies = {
    LIBUV = { header = "uv.h", library = "uv" },
    CARES = { header = "ares.h", library = "cares" },
    CRYPTO = { header = "openssl/evp.h", library = "crypto" },
+   -- Debian keeps curl/curl.h in the multiarch include directory, which the
+   -- compiler searches but LuaRocks does not: only the library is looked up.
+   CURL = { library = "curl" },
 }
 build = {
    type = "make",
@@ -35,6 +38,8 @@ build = {
       CARES_LIBDIR = "$(CARES_LIBDIR)",
       CRYPTO_INCDIR = "$(CRYPTO_INCDIR)",
       CRYPTO_LIBDIR = "$(CRYPTO_LIBDIR)",
+      CURL_INCDIR = "$(CURL_INCDIR)",
+      CURL_LIBDIR = "$(CURL_LIBDIR)",
    },
    install_target = "install-rock",
    install_variables = {

@@ -2,8 +2,9 @@
 # scripts/setup.sh [build|test|all|bench|ci] [LUA] - makes sure the Debian
 # packages netmcu needs are installed.  As root it installs the missing
 # ones with apt-get; otherwise it prints the exact apt-get line and fails.
-#   build: compiler, pkg-config, libuv, c-ares, OpenSSL libcrypto, the headers of LUA
-#   test:  build + what the suite drives (stock lua5.3, dnsmasq, ip, curl, chrony)
+#   build: compiler, pkg-config, libuv, c-ares, OpenSSL libcrypto, libcurl, the headers of LUA
+#   test:  build + what the suite drives (stock lua5.3, dnsmasq, ip, curl, chrony,
+#          openssl and python3 for the http tests' CA and servers)
 #   all:   test + the other Lua versions (LUA=5.1|5.4|luajit)
 #   bench: build + the peers and tools of bench/ (wrk, luv, copas, gnuplot, lua-cjson)
 #   ci:    the tools .ci/run itself uses (curl)
@@ -14,8 +15,8 @@
 # NETMCU_EXTRA_PACKAGES adds packages to every list (tests/setup.sh names
 # one that does not exist, to see the "missing" path without removing any).
 set -u
-build="gcc make pkg-config libc6-dev libuv1-dev libc-ares-dev libssl-dev liblua5.3-dev"
-test="$build lua5.3 dnsmasq-base iproute2 curl procps luarocks chrony"
+build="gcc make pkg-config libc6-dev libuv1-dev libc-ares-dev libssl-dev libcurl4-openssl-dev liblua5.3-dev"
+test="$build lua5.3 dnsmasq-base iproute2 curl procps luarocks chrony openssl python3"
 all="$test liblua5.1-0-dev lua5.1 liblua5.4-dev lua5.4 libluajit-5.1-dev luajit"
 bench="$build lua5.3 wrk lua-luv lua-copas lua-socket gnuplot-nox nodejs valgrind lua-cjson"
 ci="curl"

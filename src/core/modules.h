@@ -25,6 +25,7 @@
   X(uart)             \
   X(gpio)             \
   X(wifi)             \
+  X(http)             \
   /* one line per module, each ending in a backslash */
 
 #define NM_MODULE_DECLARE(name) int luaopen_##name(lua_State *L);
@@ -54,6 +55,7 @@ enum nm_state_id {
   NM_STATE_UART,  /* modules/uart.c: the reader of standard input */
   NM_STATE_GPIO,  /* modules/gpio.c: the pins and their channel */
   NM_STATE_WIFI,  /* modules/wifi/: the station, its interface watch, events */
+  NM_STATE_HTTP,  /* modules/http.c: libcurl multi, TLS policy */
   NM_STATE_MAX
 };
 

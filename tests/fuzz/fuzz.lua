@@ -8,7 +8,8 @@
 -- the deep sleeps only with arguments that must raise), of the data
 -- modules (sjson, encoder, struct, bit: tests/fuzz/data.lua), and of file,
 -- node, uart and gpio (SPEC 14-15, in tests/fuzz/device.lua), wifi (SPEC 13)
--- and the legacy static timers (SPEC 12), with
+-- the legacy static timers (SPEC 12), and http (SPEC 17: one-shots of
+-- both firmwares, connection objects; URLs, headers, bodies, options), with
 -- plausible and hostile arguments, on real sockets on
 -- 127.0.0.1, from the top level of timer ticks and from inside every kind of
 -- callback (close inside receive, on() replacing the running callback,
@@ -24,6 +25,10 @@
 -- multicast is joined on 127.0.0.1 only (on every interface only when
 -- NETMCU_FUZZ_NETNS=1 says we run in a private network namespace).  wifi
 -- only ever reads the host's interfaces: its calls change nothing there.
+-- HTTP requests go to 127.0.0.1 (closed ports, or the fuzzer's own
+-- servers, which accept and say nothing, echo the request or close) or to
+-- names only that loopback resolver sees; the synchronous ESP32 forms,
+-- which resolve through the host's resolver, only get 127.0.0.1 literals.
 local repo = os.getenv("NETMCU_FUZZ_REPO") or "." -- the root may be elsewhere (--fs)
 local T = dofile(repo .. "/tests/lib/t.lua")
 local unpack = table.unpack or unpack
@@ -88,9 +93,11 @@ local MT = {
   tcp = getmetatable(net.createConnection()),
   udp = getmetatable(net.createUDPSocket()),
   tmr = getmetatable(tmr.create()),
+  hconn = getmetatable(http.createConnection()),
 }
-local M = {srv = MT.srv.__index, tcp = MT.tcp.__index, udp = MT.udp.__index, tmr = MT.tmr.__index}
-local pools = {srv = {}, tcp = {}, udp = {}, tmr = {}}
+local M = {srv = MT.srv.__index, tcp = MT.tcp.__index, udp = MT.udp.__index, tmr = MT.tmr.__index,
+           hconn = MT.hconn.__index}
+local pools = {srv = {}, tcp = {}, udp = {}, tmr = {}, hconn = {}}
 local all = setmetatable({}, {__mode = "k"}) -- every object made, for the final close
 local made, forgotten = 0, 0
 local POOL = 16
@@ -142,7 +149,7 @@ end
 -- An object of any kind, or a hostile value: for wrong `self`.
 local function anyself()
   if chance(0.5) then
-    local o = some(pick({"srv", "tcp", "udp", "tmr"}))
+    local o = some(pick({"srv", "tcp", "udp", "tmr", "hconn"}))
     if o ~= nil then return o end
   end
   return hv()
@@ -827,7 +834,7 @@ ops = {
   -- wifi and the legacy forms: added below
   -- forgetting and collecting
   {"forget", function()
-    local p = pools[pick({"srv", "tcp", "udp", "tmr"})]
+    local p = pools[pick({"srv", "tcp", "udp", "tmr", "hconn"})]
     if #p > 0 then
       table.remove(p, R(#p))
       forgotten = forgotten + 1
@@ -849,6 +856,204 @@ local device = dofile(repo .. "/tests/fuzz/device.lua")({
 })
 for _, o in ipairs(device.ops) do ops[#ops + 1] = o end
 for _, op in ipairs(wifi_ops) do ops[#ops + 1] = op end
+-- ---- http ----
+local function pick_nil(t)
+  local v = pick(t)
+  if v == NIL then return nil end
+  return v
+end
+local http_port -- the fuzzer's HTTP responder (below), found at start
+local function port_text()
+  if http_port and chance(0.4) then return tostring(http_port) end
+  local p = dest_port(tcp_ports)
+  if type(p) == "number" and p >= 1 and p <= 65535 and p == math.floor(p) then
+    return tostring(p)
+  end
+  return pick({tostring(closed_port), "0", "70000", "", "x", "-1", "99999999999"})
+end
+-- A URL whose host is 127.0.0.1, or a name only the loopback resolver is
+-- asked about, or something that is not a URL at all.
+local function http_url()
+  if chance(0.05) then return hv() end
+  if chance(0.4) then return "http://127.0.0.1:" .. port_text() .. pick({"/", "/p?q=1", ""}) end
+  local scheme = pick({"http://", "http://", "http://", "https://", "HTTP://", "ftp://", "", "http:/"})
+  local host = pick({"127.0.0.1", "127.0.0.1", "127.0.0.1", "localhost", "nx" .. R(1000) .. ".invalid",
+                     "127.0.0.300", "", string.rep("h", 128), "[::1]", "u:p@127.0.0.1"})
+  local path = pick({"/", "/", "/x?y=1#f", "", "?q", "/a b", "/\r\nX: y", "/" .. ("p"):rep(R(9000)),
+                     "/%00", "/\0z", "/\255"})
+  return scheme .. host .. ":" .. port_text() .. path
+end
+-- Synchronous requests block the loop and resolve with the host's
+-- resolver: 127.0.0.1 only, and a short timeout.
+-- Answers of the responder: well-formed, odd and broken, all on 127.0.0.1.
+local function http_answer()
+  local body = ("b"):rep(R(3) == 1 and R(200000) or R(100))
+  local loc = "http://127.0.0.1:" .. tostring(http_port) .. "/r" .. R(5)
+  return pick({
+    "HTTP/1.1 200 OK\r\nContent-Length: " .. #body .. "\r\n\r\n" .. body,
+    "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+    "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nbroken",
+    "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nshort",
+    "HTTP/1.0 404 Nope\r\n\r\n" .. body,
+    "HTTP/1.1 302 Found\r\nLocation: " .. loc .. "\r\nContent-Length: 0\r\n\r\n",
+    "HTTP/1.1 301 Moved\r\nLocation: /again\r\n\r\n",
+    "HTTP/1.1 307 T\r\nLocation: http://127.0.0.1:" .. closed_port .. "/\r\nContent-Length: 0\r\n\r\n",
+    "HTTP/1.1 999 Odd\r\nX: \0\r\nno colon here\r\nContent-Length: 1\r\n\r\nx",
+    "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+    "HTTP/1.1 200 OK\r\n" .. ("H: " .. ("v"):rep(1000) .. "\r\n"):rep(R(120)) .. "\r\n",
+    "HTTP/9.9 200 OK\r\n\r\n", "\0\0\0\0", "",
+  })
+end
+local function sync_url()
+  return "http://127.0.0.1:" .. port_text() .. pick({"/", "", "/a b", "?x"})
+end
+local function http_headers()
+  return pick_nil({NIL, "", "X-F: 1\r\n", "bad line\r\n", ("H: v\r\n"):rep(R(2000)),
+                   "Host: evil\r\nConnection: keep-alive\r\nUser-Agent: f\r\n", "\0: x\r\n", ":\r\n",
+                   "Content-Length: 99999\r\n", "Transfer-Encoding: chunked\r\n", 5, {}, true})
+end
+local function http_opts()
+  if chance(0.1) then return hv() end
+  local o = {timeout = chance(0.9) and R(300) or hv(), async = chance(0.5) or hv()}
+  if chance(0.3) then o.max_redirects = chance(0.8) and R(4) - 1 or hv() end
+  if chance(0.2) then o.cert = pick({"", "garbage", MiB, 1}) end
+  if chance(0.2) then o.bufsz = chance(0.5) and R(4096) or hv() end
+  if chance(0.3) then
+    o.headers = pick({{X = "y"}, {["A B"] = "c"}, {A = "x\r\ny"}, {[1] = "x"}, {Connection = "close"},
+                      "str", {["Content-Type"] = "text/plain"}})
+  end
+  return o
+end
+local function hcode_cb(ev)
+  return function(code, body, headers)
+    events[ev] = (events[ev] or 0) + 1
+    if type(code) ~= "number" or code ~= math.floor(code) then note_bad(ev .. ": code " .. tostring(code)) end
+    if code and code >= 0 and type(body) ~= "string" then note_bad(ev .. ": status without a body") end
+    if stopping then return end
+    maybe_fail()
+    if chance(0.3) then random_ops(R(3)) end
+  end
+end
+local function hfn(ev)
+  if chance(0.9) then return hcode_cb(ev) end
+  return hv()
+end
+
+-- Connection objects are always asynchronous here (see sync_url).
+local conn_events = {"connect", "headers", "data", "complete"}
+local function hconn_cb(ev)
+  local cb
+  cb = function(a, b)
+    events["http." .. ev] = (events["http." .. ev] or 0) + 1
+    if ev ~= "connect" and type(a) ~= "number" then note_bad("http " .. ev .. " without a status") end
+    if stopping then return end
+    maybe_fail()
+    if chance(0.3) then random_ops(R(2)) end
+    local r = R(12)
+    if r == 1 then
+      local c = some("hconn")
+      if c then call("hconn.close", M.hconn.close, c) end
+    elseif r == 2 and ev == "data" then
+      return http.DELAYACK
+    elseif r == 3 then
+      local c = some("hconn")
+      if c then call("hconn.ack", M.hconn.ack, c) end
+    elseif r == 4 and ev == "complete" then
+      local c = some("hconn")
+      if c then call("hconn.request", M.hconn.request, c) end
+    end
+  end
+  return cb
+end
+local function hconn_args(name)
+  if name == "on" then
+    if chance(0.15) then return hostile_args(3) end
+    local ev = chance(0.9) and pick(conn_events) or pick({"Data", "", "receive", MiB})
+    return {n = 2, ev, chance(0.9) and hconn_cb(ev) or hv()}
+  elseif name == "seturl" then
+    return {n = 1, http_url()}
+  elseif name == "setmethod" then
+    return {n = 1, chance(0.8) and R(18) - 1 or hv()}
+  elseif name == "setheader" then
+    return {n = 2, pick_nil({"X-A", "Content-Type", "A B", "", "Connection", NIL, 5}),
+            pick_nil({"v", "", "x\r\ny", NIL, MiB, 3})}
+  elseif name == "setbody" or name == "setpostdata" then
+    return {n = 1, chance(0.8) and data_arg() or nil}
+  end
+  return chance(0.1) and hostile_args(2) or {n = 0}
+end
+local function oneshot8266(name, method)
+  return {name, function()
+    local a
+    if chance(0.1) then
+      a = hostile_args(5)
+      a[1] = http_url() -- never a guessed destination
+      if a.n < 2 then a.n = 2 end
+      if type(a[2]) ~= "function" then a[2] = "" end -- (a synchronous call must not get this URL)
+    elseif method then
+      a = {n = 4, http_url(), http_headers(), chance(0.5) and data_arg() or nil, hfn("http.cb")}
+      if method == "get" then a = {n = 3, a[1], a[2], a[4]} end
+    else
+      a = {n = 5, http_url(), pick({"GET", "HEAD", "POST", "OPTIONS", "X\r\nY", "", "G T"}),
+           http_headers(), chance(0.5) and data_arg() or nil, hfn("http.cb")}
+    end
+    -- the ESP8266 forms: a headers string, or nil headers before a function
+    if method and type(a[2]) ~= "string" and type(a[2]) ~= "function" then a[2] = "" end
+    call(name, http[method or "request"], unpack(a, 1, a.n))
+  end}
+end
+
+local ops_http = {
+  oneshot8266("http.get", "get"),
+  oneshot8266("http.post", "post"),
+  oneshot8266("http.put", "put"),
+  oneshot8266("http.delete", "delete"),
+  oneshot8266("http.request", nil),
+  {"http.get(esp32)", function()
+    local o = http_opts()
+    if type(o) == "table" then o.async = nil end
+    call("http.get(esp32)", http.get, http_url(), o, hcode_cb("http.cb32"))
+  end},
+  {"http.post(esp32)", function()
+    local o = http_opts()
+    call("http.post(esp32)", pick({http.post, http.put}), http_url(), type(o) == "table" and o or {},
+      data_arg(), hcode_cb("http.cb32"))
+  end},
+  {"http.get(sync)", function()
+    local o = {timeout = R(150)}
+    if chance(0.3) then o.headers = {X = "s"} end
+    call("http.get(sync)", http.get, sync_url(), o)
+  end},
+  {"http.createConnection", function()
+    local o = http_opts()
+    if type(o) == "table" then o.async = true end
+    local args = chance(0.1) and hostile_args(3) or {n = 3, http_url(), chance(0.7) and R(6) - 1 or hv(), o}
+    if type(args[1]) ~= "string" and args[1] ~= nil then args[1] = http_url() end
+    -- a connection is only ever asynchronous here: options where they are read
+    local oi = type(args[2]) == "number" and 3 or 2
+    if type(args[oi]) ~= "table" then args[oi] = {async = true} else args[oi].async = true end
+    if args.n < oi then args.n = oi end
+    local r = call("http.createConnection", http.createConnection, unpack(args, 1, args.n))
+    on_new(r)
+    if r[1] and kind_of(r[2]) == "hconn" then
+      for _, ev in ipairs(conn_events) do
+        if chance(0.8) then call("hconn.on", M.hconn.on, r[2], ev, hconn_cb(ev)) end
+      end
+      if chance(0.7) then call("hconn.request", M.hconn.request, r[2]) end
+    end
+  end},
+  method_op("hconn", "request", hconn_args),
+  method_op("hconn", "request", hconn_args),
+  method_op("hconn", "on", hconn_args),
+  method_op("hconn", "seturl", hconn_args),
+  method_op("hconn", "setmethod", hconn_args),
+  method_op("hconn", "setheader", hconn_args),
+  method_op("hconn", "setbody", hconn_args),
+  method_op("hconn", "setpostdata", hconn_args),
+  method_op("hconn", "ack", hconn_args),
+  method_op("hconn", "close", hconn_args),
+}
+for _, op in ipairs(ops_http) do ops[#ops + 1] = op end
 
 -- ---- the run ----
 T.test("fuzz: random API calls for " .. seconds .. " s", function(done)
@@ -882,6 +1087,19 @@ T.test("fuzz: random API calls for " .. seconds .. " s", function(done)
   responder:listen(0, "127.0.0.1")
   ntp_port = responder:getaddr()
   all[responder] = "udp" -- closed with the rest at the end
+  -- the HTTP responder: one answer per request, then close or keep
+  local hsrv, hconns = net.createServer(net.TCP, 5), setmetatable({}, {__mode = "k"})
+  hsrv:listen(0, "127.0.0.1", function(c)
+    hconns[c] = true
+    c:on("receive", function(sck)
+      if stopping then return sck:close() end
+      local a = http_answer()
+      local close = chance(0.6) or a == ""
+      if a == "" then return sck:close() end
+      sck:send(a, close and function(x) x:close() end or nil)
+    end)
+  end)
+  http_port = hsrv:getaddr()
   local t0 = node.uptime()
   local ticks = 0
   local tick = tmr.create()
@@ -892,6 +1110,8 @@ T.test("fuzz: random API calls for " .. seconds .. " s", function(done)
     tick:unregister()
     stopping = true
     device.finish()
+    hsrv:close() -- and its connections, so that no request waits for them
+    for c in pairs(hconns) do pcall(c.close, c) end
     -- close everything still alive: pooled, forgotten but active, closed
     local n = 0
     for o, k in pairs(all) do
