@@ -23,7 +23,6 @@ static int ctx_gc(lua_State *L) {
     return 0;
   }
   if (ctx->err_ref != LUA_NOREF) luaL_unref(L, LUA_REGISTRYINDEX, ctx->err_ref);
-  free(ctx->udpbuf);
   free(ctx);
   return 0;
 }
@@ -55,12 +54,9 @@ static nm_ctx *ctx_create(lua_State *L) {
   ctx->loop.data = ctx;
   ctx->L = nm_mainthread(L);
   nm_list_init(&ctx->objs);
-  nm_list_init(&ctx->lingering);
   ctx->defer_head = NULL;
   ctx->defer_tail = &ctx->defer_head;
   uv_idle_init(&ctx->loop, &ctx->defer_idle);
-  uv_timer_init(&ctx->loop, &ctx->linger_timer);
-  uv_unref((uv_handle_t *)&ctx->linger_timer);
   uv_timer_init(&ctx->loop, &ctx->softwd_timer);
   uv_unref((uv_handle_t *)&ctx->softwd_timer);
   ctx->err_ref = LUA_NOREF;

@@ -68,8 +68,6 @@ typedef struct nm_ctx {
   nm_defer **defer_tail;
   nm_defer *defer_run;   /* the batch being drained (nm_defer_cancel sees it) */
   uv_idle_t defer_idle;  /* active only while defer_head is not empty */
-  nm_link lingering;     /* closed TCP sockets still flushing, oldest first */
-  uv_timer_t linger_timer;
   uv_timer_t softwd_timer; /* tmr.softwd */
   uint64_t softwd_ms;
   int failed;            /* an uncaught Lua error is waiting in err_ref */
@@ -86,8 +84,7 @@ typedef struct nm_ctx {
   int closed;            /* loop shut down (lua_close in progress) */
   uint64_t start_ns;     /* uv_hrtime() at creation, for tmr.now/time */
   void *state[NM_STATE_MAX]; /* per-loop state of modules (modules.h) */
-  char readbuf[NM_READBUF_SIZE]; /* every TCP read; UDP without udpbuf */
-  char *udpbuf;          /* udp_socket.c: receive batches, from the first bind */
+  char readbuf[NM_READBUF_SIZE]; /* every TCP read (UDP: see net/udp_socket.c) */
 } nm_ctx;
 
 /* The context of this Lua state, created on first use. */
@@ -128,11 +125,25 @@ enum nm_slot {
 /* Registers the metatable of an object type: methods, __gc, a __tostring
  * that shows tname and the address. */
 void nm_class(lua_State *L, const char *tname, const luaL_Reg *methods, lua_CFunction gc);
-/* What TCP and UDP socket objects start with.  close() bumps the epoch, so
- * that work started before it (a sock:dns lookup) no longer calls back. */
-typedef struct nm_sock_common {
+/* A Lua object whose C state comes and goes (a socket's connection, a
+ * server's listening period) starts with this.  While a state is attached
+ * the object is anchored (docs/INTERNALS.md, "Anchoring"); close() bumps
+ * the epoch, so that work started before it (a sock:dns lookup) no longer
+ * calls back. */
+typedef struct nm_bind {
+  void *state;    /* the C state, NULL while detached */
+  int ref;        /* the anchor; meaningful only while state is set */
   unsigned epoch;
-} nm_sock_common;
+} nm_bind;
+/* Attaches state to the object at idx, whose userdata starts with b, and
+ * anchors the object. */
+void nm_bind_attach(lua_State *L, int idx, nm_bind *b, void *state);
+/* Detaches b and returns its anchor, which the caller drops with
+ * nm_unanchor once it no longer needs the object (LUA_NOREF if b was not
+ * attached). */
+int nm_bind_release(nm_bind *b);
+/* Detaches b and drops its anchor. */
+void nm_bind_detach(lua_State *L, nm_bind *b);
 
 /* Pushes a new userdata of size sz with metatable tname; a tail follows
  * the sz bytes: */
@@ -157,6 +168,9 @@ void nm_cb_set(lua_State *L, int idx, int slot);
 int nm_cb_get(lua_State *L, int idx, int slot);
 /* obj:on(name, fn|nil) with the given event names and slots. */
 int nm_cb_on(lua_State *L, const char *const names[], const int slots[]);
+/* An optional callback argument: 1 for a function, 0 for none or nil;
+ * anything else raises "invalid callback function". */
+int nm_optcallback(lua_State *L, int idx);
 
 /* Anchoring: a registry reference to the object at idx while it is active
  * (SPEC 2).  nm_anchor returns the reference; nm_unanchor drops it. */
@@ -229,17 +243,7 @@ const char *nm_errword(int uverr);
  * reason in parentheses where it differs.  Never returns. */
 int nm_raise_uv(lua_State *L, int uverr);
 
-/* ---- module parts ---- */
-void nm_tcp_server_open(lua_State *L);
-void nm_tcp_socket_open(lua_State *L);
-int nm_tcp_server_create(lua_State *L, int timeout_s);
-int nm_tcp_socket_create(lua_State *L);
-/* Accepted socket: wraps an accepted uv stream of server srv. */
-struct nm_tcp;
-struct nm_idle;
-struct nm_tcp *nm_tcp_accepted(nm_ctx *ctx, uv_stream_t *server, struct nm_idle *idle);
-
-/* net.run(), also called by the runtime. */
+/* net.run(), also called by the runtime (net/net.c). */
 int nm_net_run(lua_State *L);
 
 #endif

@@ -166,6 +166,30 @@ void nm_unanchor(lua_State *L, int *ref) {
   *ref = LUA_NOREF;
 }
 
+void nm_bind_attach(lua_State *L, int idx, nm_bind *b, void *state) {
+  b->ref = nm_anchor(L, idx);
+  b->state = state;
+}
+
+int nm_bind_release(nm_bind *b) {
+  int ref = b->state != NULL ? b->ref : LUA_NOREF;
+  b->state = NULL;
+  b->ref = LUA_NOREF;
+  return ref;
+}
+
+void nm_bind_detach(lua_State *L, nm_bind *b) {
+  int ref = nm_bind_release(b);
+  nm_unanchor(L, &ref);
+}
+
+int nm_optcallback(lua_State *L, int idx) {
+  int t = lua_type(L, idx);
+  if (t == LUA_TFUNCTION) return 1;
+  if (t != LUA_TNONE && t != LUA_TNIL) luaL_error(L, "invalid callback function");
+  return 0;
+}
+
 /* ---- argument checks ---- */
 
 long long nm_checkrange(lua_State *L, int idx, long long lo, long long hi) {
