@@ -27,7 +27,8 @@ LUA_LIBS := $(shell $(PKG_CONFIG) --libs $(LUA_PC) 2>/dev/null)
 
 CC ?= cc
 OPT ?= -O2 -g
-CFLAGS += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -fPIC $(OPT) -Isrc \
+# Hidden by default: net.so exports only the luaopen_* of core/modules.h.
+CFLAGS += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -fPIC -fvisibility=hidden $(OPT) -Isrc \
           -DNETMCU_VERSION='"$(VERSION)"' $(DEPS_CFLAGS) $(SAN)
 LDFLAGS += $(SAN)
 

@@ -56,4 +56,15 @@ print(pcall(node.restart))
 require("net").run()' 2>&1); rc=$?
 check "require node: task.post runs in net.run(); restart needs the runtime" \
   [ $rc -eq 0 -a "$out" = "$(printf 'false\tnode.restart needs the netmcu runtime\ntask\t1')" ] || echo "$out" | sed 's/^/#   /'
+# Only the modules' openers are exported (docs/INTERNALS.md): hidden
+# internals cannot clash with the host program's or another module's.
+so=$(printf '%s' "$CPATH" | sed 's/?/net/')
+if command -v nm >/dev/null && [ -f "$so" ]; then
+  want=$(sed -n 's/^ *X(\([a-z0-9_]*\)).*/luaopen_\1/p' src/core/modules.h | sort)
+  got=$(nm -D --defined-only "$so" | awk '{print $3}' | sort)
+  check "net.so exports exactly the luaopen_* of core/modules.h" [ "$got" = "$want" ] ||
+    printf 'exported:\n%s\nwanted:\n%s\n' "$got" "$want" | sed 's/^/#   /'
+else
+  skip "net.so exports exactly the luaopen_* of core/modules.h" "no nm (binutils) or no $so"
+fi
 plan
