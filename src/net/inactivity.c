@@ -8,25 +8,34 @@ static void inactivity_closed_cb(uv_handle_t *h) {
   free(nm_container_of((uv_timer_t *)h, nm_inactivity, timer));
 }
 
+void nm_inactivity_close(nm_inactivity *l, uv_close_cb close_cb) {
+  /* Members leaving later unlink themselves from nothing, safely. */
+  while (!nm_list_empty(&l->entries)) nm_list_remove(l->entries.next);
+  if (!uv_is_closing((uv_handle_t *)&l->timer)) uv_close((uv_handle_t *)&l->timer, close_cb);
+}
+
 static void inactivity_kill(nm_obj *o) {
   nm_inactivity *l = nm_container_of(o, nm_inactivity, obj);
   nm_obj_unregister(&l->obj);
-  /* Members leaving later unlink themselves from nothing, safely. */
-  while (!nm_list_empty(&l->entries)) nm_list_remove(l->entries.next);
-  if (!uv_is_closing((uv_handle_t *)&l->timer))
-    uv_close((uv_handle_t *)&l->timer, inactivity_closed_cb);
+  nm_inactivity_close(l, inactivity_closed_cb);
+}
+
+void nm_inactivity_init(nm_inactivity *l, nm_ctx *ctx, uint32_t timeout_ms,
+                        nm_inactivity_cb expired) {
+  l->ctx = ctx;
+  l->timeout_ms = timeout_ms;
+  l->expired = expired;
+  l->refs = 1;
+  nm_list_init(&l->obj.link);
+  nm_list_init(&l->entries);
+  uv_timer_init(&ctx->loop, &l->timer);
+  uv_unref((uv_handle_t *)&l->timer);
 }
 
 nm_inactivity *nm_inactivity_new(nm_ctx *ctx, uint32_t timeout_ms, nm_inactivity_cb expired) {
   nm_inactivity *l = calloc(1, sizeof *l);
   if (l == NULL) return NULL;
-  l->ctx = ctx;
-  l->timeout_ms = timeout_ms;
-  l->expired = expired;
-  l->refs = 1;
-  nm_list_init(&l->entries);
-  uv_timer_init(&ctx->loop, &l->timer);
-  uv_unref((uv_handle_t *)&l->timer);
+  nm_inactivity_init(l, ctx, timeout_ms, expired);
   nm_obj_register(ctx, &l->obj, inactivity_kill);
   return l;
 }

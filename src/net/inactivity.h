@@ -31,8 +31,15 @@ struct nm_inactivity {
 };
 
 /* A list whose members expire after timeout_ms (1 ms - 24 days) without
- * activity, with one reference; NULL if out of memory. */
+ * activity, with one reference; an nm_obj of its own.  NULL if out of
+ * memory. */
 nm_inactivity *nm_inactivity_new(nm_ctx *ctx, uint32_t timeout_ms, nm_inactivity_cb expired);
+/* The same list embedded in an owner, which closes it with
+ * nm_inactivity_close (the timer's close callback, close_cb, then frees
+ * the owner) and uses no reference counting. */
+void nm_inactivity_init(nm_inactivity *l, nm_ctx *ctx, uint32_t timeout_ms,
+                        nm_inactivity_cb expired);
+void nm_inactivity_close(nm_inactivity *l, uv_close_cb close_cb);
 void nm_inactivity_ref(nm_inactivity *l);
 /* Drops a reference; the last one closes the list (at shutdown, killing it
  * closes it whatever the count: it then stays allocated, and unrefs stay

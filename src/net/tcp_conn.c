@@ -34,7 +34,7 @@ typedef struct tcp_loop {
   int queued;            /* d is in the context's queue */
   nm_link due;           /* nm_tcp.due, in the order their sends were made */
   nm_wreq *spare;
-  nm_inactivity *linger; /* closed, still flushing; aborted after NM_LINGER_MS */
+  nm_inactivity linger; /* closed, still flushing; aborted after NM_LINGER_MS */
 } tcp_loop;
 
 /* Accepted sockets must not grow: 96 bytes around libuv's handle. */
@@ -66,6 +66,10 @@ static void sent_due_cb(nm_defer *d);
 
 static void linger_expired(nm_inactivity_entry *e);
 
+static void tcp_loop_closed_cb(uv_handle_t *h) {
+  free(nm_container_of((uv_timer_t *)h, tcp_loop, linger.timer));
+}
+
 static void tcp_loop_kill(nm_obj *o) {
   tcp_loop *q = nm_container_of(o, tcp_loop, obj);
   nm_obj_unregister(&q->obj);
@@ -75,10 +79,10 @@ static void tcp_loop_kill(nm_obj *o) {
     s->sent_due = 0;
   }
   if (q->queued) nm_defer_cancel(q->ctx, &q->d);
-  nm_inactivity_unref(q->linger);
   q->ctx->state[NM_STATE_TCP] = NULL;
   free(q->spare);
-  free(q);
+  q->spare = NULL;
+  nm_inactivity_close(&q->linger, tcp_loop_closed_cb);
 }
 
 static tcp_loop *tcp_loop_get(nm_ctx *ctx) {
@@ -86,11 +90,7 @@ static tcp_loop *tcp_loop_get(nm_ctx *ctx) {
   if (q != NULL) return q;
   q = calloc(1, sizeof *q);
   if (q == NULL) return NULL;
-  q->linger = nm_inactivity_new(ctx, NM_LINGER_MS, linger_expired);
-  if (q->linger == NULL) {
-    free(q);
-    return NULL;
-  }
+  nm_inactivity_init(&q->linger, ctx, NM_LINGER_MS, linger_expired);
   q->ctx = ctx;
   nm_list_init(&q->due);
   nm_obj_register(ctx, &q->obj, tcp_loop_kill);
@@ -164,7 +164,37 @@ static void shutdown_cb(uv_shutdown_t *req, int status) {
   if (!uv_is_closing((uv_handle_t *)&s->h)) uv_close((uv_handle_t *)&s->h, tcp_closed_cb);
 }
 
-/* Flush what was queued, send FIN, close; within NM_LINGER_MS. */
+/* The bound on flushing: s is aborted NM_LINGER_MS after its close. */
+static void tcp_linger(nm_tcp *s) {
+  tcp_loop *q = nm_tcp_ctx(s)->state[NM_STATE_TCP];
+  if (q != NULL && nm_list_empty(&s->tmo.link)) nm_inactivity_join(&q->linger, &s->tmo);
+}
+
+/* A connected socket being closed: what was queued, then FIN, then close. */
+static void tcp_flush_fin(nm_tcp *s) {
+  /* Every byte already with the kernel (the usual case: send() wrote at
+   * once): FIN now.  libuv 1.44's uv_shutdown would first wait a loop turn
+   * for POLLOUT, an epoll_ctl and a wakeup per closed connection. */
+  uv_os_fd_t fd;
+  if (s->h.write_queue_size == 0 && uv_fileno((uv_handle_t *)&s->h, &fd) == 0 &&
+      shutdown(fd, SHUT_WR) == 0) {
+    uv_close((uv_handle_t *)&s->h, tcp_closed_cb);
+    return;
+  }
+  uv_shutdown_t *req = malloc(sizeof *req);
+  if (req == NULL || uv_shutdown(req, (uv_stream_t *)&s->h, shutdown_cb) != 0) {
+    free(req);
+    tcp_close_now(s);
+    return;
+  }
+  req->data = s;
+  tcp_linger(s);
+}
+
+/* Flush what was queued, send FIN, close; within NM_LINGER_MS.  While
+ * connecting, connect_cb finishes the close: a uv_shutdown queued now
+ * would never run (libuv 1.44 stops polling for POLLOUT when the connect
+ * completes with nothing to write). */
 static void tcp_close_gracefully(nm_tcp *s) {
   tcp_idle_leave(s);
   if (s->phase == NM_RESOLVING) {
@@ -177,24 +207,10 @@ static void tcp_close_gracefully(nm_tcp *s) {
   s->phase = NM_CLOSING;
   uv_read_stop((uv_stream_t *)&s->h);
   if (uv_is_closing((uv_handle_t *)&s->h)) return;
-  /* Every byte already with the kernel (the usual case: send() wrote at
-   * once): FIN now.  libuv 1.44's uv_shutdown would first wait a loop turn
-   * for POLLOUT, an epoll_ctl and a wakeup per closed connection. */
-  uv_os_fd_t fd;
-  if (connected && s->h.write_queue_size == 0 && uv_fileno((uv_handle_t *)&s->h, &fd) == 0 &&
-      shutdown(fd, SHUT_WR) == 0) {
-    uv_close((uv_handle_t *)&s->h, tcp_closed_cb);
-    return;
-  }
-  uv_shutdown_t *req = malloc(sizeof *req);
-  if (req == NULL || uv_shutdown(req, (uv_stream_t *)&s->h, shutdown_cb) != 0) {
-    free(req);
-    tcp_close_now(s);
-    return;
-  }
-  req->data = s;
-  tcp_loop *q = nm_tcp_ctx(s)->state[NM_STATE_TCP];
-  if (q != NULL) nm_inactivity_join(q->linger, &s->tmo);
+  if (connected)
+    tcp_flush_fin(s);
+  else
+    tcp_linger(s);
 }
 
 void nm_tcp_close(nm_tcp *s) {
@@ -449,7 +465,14 @@ int nm_tcp_send(nm_tcp *s, const char *p, size_t n) {
 
 static void connect_cb(uv_connect_t *req, int status) {
   nm_tcp *s = req->data;
-  if (s->user == NULL || status == UV_ECANCELED) return; /* closed meanwhile */
+  if (status == UV_ECANCELED || uv_is_closing((uv_handle_t *)&s->h)) return;
+  if (s->user == NULL) { /* close()d while connecting: finish the close */
+    if (status == 0)
+      tcp_flush_fin(s);
+    else
+      tcp_close_now(s);
+    return;
+  }
   if (status < 0) {
     nm_tcp_end(s, nm_errcode(status), 0);
     return;
