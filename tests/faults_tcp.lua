@@ -260,7 +260,7 @@ T.test("slow loris, silent: the inactivity timeout closes it (-3), the peer sees
   end)
 end, 12)
 
-T.test("slow loris, trickling one byte per 400 ms: each byte is activity (SPEC 4)", function(done)
+T.test("slow loris, trickling one byte per 400 ms: each byte is activity", function(done)
   local srv = net.createServer(net.TCP, 1)
   local t_acc, t_last, bytes, code_seen, t_end = nil, nil, 0, nil, nil
   srv:listen(0, "127.0.0.1", function(c)

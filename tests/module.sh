@@ -1,5 +1,5 @@
 #!/bin/sh
-# The Lua C module from a stock interpreter (SPEC 9): require "net" and
+# The Lua C module from a stock interpreter (docs/runtime.md): require "net" and
 # "tmr", net.run() serves the loop, errors surface from net.run().
 . tests/lib/tap.sh
 LUA=${NETMCU_LUA:-lua5.3}

@@ -1,4 +1,4 @@
--- TCP data integrity and ordering (SPEC 5): big echo, many sends, sent order.
+-- TCP data integrity and ordering (net.socket): big echo, many sends, sent order.
 local T = dofile("tests/lib/t.lua")
 
 local function echo_server(timeout)

@@ -1,4 +1,4 @@
--- Every API misuse of SPEC 1, 3, 4, 5 raises a clear Lua error and has no
+-- Every API misuse of net (docs/modules/net.md) raises a clear Lua error and has no
 -- side effect; addresses and ports are checked strictly.
 local T = dofile("tests/lib/t.lua")
 

@@ -1,4 +1,4 @@
--- TCP connection life (SPEC 2, 4, 5): disconnection codes, close, reconnect,
+-- TCP connection life (docs/modules/net.md): disconnection codes, close, reconnect,
 -- hold/unhold, inactivity timeout, collection of unreferenced objects.
 local T = dofile("tests/lib/t.lua")
 

@@ -1,6 +1,6 @@
 /* ctx.c - the per-Lua-state loop context: creation and teardown, running
  * the loop, the deferred-call queue, and protected calls into Lua with the
- * error policy of SPEC 1. */
+ * error policy (docs/INTERNALS.md, "Calling Lua"). */
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,7 +40,7 @@ static int ref_cfunction(lua_State *L, lua_CFunction f) {
 static nm_ctx *ctx_create(lua_State *L) {
   /* A write to a connection the peer has reset raises SIGPIPE, whose
    * default action kills the process; netmcu reports the EPIPE as a
-   * disconnection instead (SPEC 5; found by tests/fuzz).  Only the default
+   * disconnection instead (docs/modules/net.md; found by tests/fuzz).  Only the default
    * disposition is changed: a handler of the host program is kept. */
   struct sigaction sa;
   if (sigaction(SIGPIPE, NULL, &sa) == 0 && sa.sa_handler == SIG_DFL) signal(SIGPIPE, SIG_IGN);

@@ -48,8 +48,8 @@ typedef struct nm_obj {
 } nm_obj;
 
 /* ---- deferred calls ----
- * Work that must reach Lua on a later loop turn (SPEC 1: no synchronous
- * callbacks).  The node is embedded in its owner; fn runs from the loop. */
+ * Work that must reach Lua on a later loop turn (no callback is
+ * synchronous: docs/INTERNALS.md).  The node is embedded in its owner; fn runs from the loop. */
 typedef struct nm_defer {
   struct nm_defer *next;
   void (*fn)(struct nm_defer *);
@@ -173,7 +173,7 @@ int nm_cb_on(lua_State *L, const char *const names[], const int slots[]);
 int nm_optcallback(lua_State *L, int idx);
 
 /* Anchoring: a registry reference to the object at idx while it is active
- * (SPEC 2).  nm_anchor returns the reference; nm_unanchor drops it. */
+ * (docs/INTERNALS.md).  nm_anchor returns the reference; nm_unanchor drops it. */
 int nm_anchor(lua_State *L, int idx);
 void nm_unanchor(lua_State *L, int *ref);
 
@@ -188,7 +188,8 @@ typedef void (*nm_pusher)(lua_State *L, void *arg);
  * with the object and what push(L, arg) adds.  Everything — fetching the
  * callback, building the arguments, the call — runs in protected mode with
  * a traceback handler, so no Lua error (memory errors included) unwinds
- * through libuv; an error goes to the error policy (SPEC 1).  Returns 1 if
+ * through libuv; an error goes to the error policy (docs/INTERNALS.md,
+ * "Calling Lua").  Returns 1 if
  * a callback was found and called.  Does nothing after an uncaught error. */
 int nm_emit(nm_ctx *ctx, int ref, int slot, int alt, nm_pusher push, void *arg);
 /* (The protected call costs more than a callback: where one is often not
@@ -221,7 +222,7 @@ static inline int nm_stopping(const nm_ctx *ctx) {
 }
 static inline int nm_lua_ok(const nm_ctx *ctx) { return ctx->running && !nm_stopping(ctx); }
 
-/* ---- argument checks (SPEC 1) ---- */
+/* ---- argument checks (the messages of docs/modules/net.md) ---- */
 /* An integer port 0-65535 at idx, else a Lua error naming the argument. */
 int nm_checkport(lua_State *L, int idx);
 /* An integer in [lo, hi] at idx, else a Lua error. */

@@ -1,6 +1,6 @@
 /* obj.c - the Lua side shared by every netmcu object: creation, callbacks
  * kept in the user value, anchoring while active, fetching a callback from
- * a libuv callback, and the argument checks of SPEC 1. */
+ * a libuv callback, and the argument checks. */
 #include <arpa/inet.h>
 #include <stdio.h>
 #include <string.h>
@@ -217,7 +217,8 @@ int nm_checkport(lua_State *L, int idx) {
 }
 
 /* inet_pton accepts only a.b.c.d with decimal parts 0-255 (no leading
- * zero tricks, no shorthand), which is the strictness SPEC 1 wants. */
+ * zero tricks, no shorthand): a malformed address is an error, never a
+ * guess (docs/modules/net.md). */
 int nm_parse_ip4(const char *s, struct in_addr *out) {
   return inet_pton(AF_INET, s, out) == 1 ? 0 : -1;
 }

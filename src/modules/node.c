@@ -1,5 +1,5 @@
 /* node.c - the part of NodeMCU's `node` module that event-driven scripts
- * lean on (SPEC 10): task.post, setonerror, heap, uptime, chipid, restart. */
+ * lean on (docs/modules/node.md): task.post, setonerror, heap, uptime, chipid, restart. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

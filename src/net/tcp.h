@@ -76,7 +76,8 @@ typedef struct nm_tcp_filter_ops {
    * 1) now, or later if the handshake is not done (count every send once).
    * Returns 0 or a libuv error (nothing written). */
   int (*send)(nm_tcp *s, const char *p, size_t n);
-  /* Reading resumed after hold: deliver what was kept back.  May be NULL. */
+  /* Reading resumed (the user's unhold): deliver what was kept back, from
+   * the loop (a deferred call), not inside this call.  May be NULL. */
   void (*resume)(nm_tcp *s);
   /* Local close of a connected socket, before the FIN: the last words
    * (close_notify) through nm_tcp_write.  May be NULL. */
@@ -151,7 +152,8 @@ void nm_tcp_unhold(nm_tcp *s);
  * flushed, then FIN, within NM_LINGER_MS.  abort: closed at once. */
 void nm_tcp_close(nm_tcp *s);
 void nm_tcp_abort(nm_tcp *s);
-/* Sets the filter of a connection that has not connected yet. */
+/* Sets the filter of a connection before it is connected: before
+ * nm_tcp_connect, or between nm_tcp_accept and nm_tcp_accept_done. */
 void nm_tcp_set_filter(nm_tcp *s, nm_tcp_filter *f);
 
 /* ---- for filters ---- */

@@ -1,4 +1,4 @@
-/* main.c - the netmcu runtime (SPEC 9): runs a script with `net`, `tmr` and
+/* main.c - the netmcu runtime (docs/runtime.md): runs a script with `net`, `tmr` and
  * `node` as globals, then the event loop, the way the firmware runs
  * init.lua. */
 #include <malloc.h>

@@ -2,7 +2,7 @@
 --   netmcu tests/fuzz/fuzz.lua [seed [seconds]]
 --   env: NETMCU_FUZZ_SEED, NETMCU_FUZZ_SECONDS (arguments win), default: a
 --        time-based seed (printed) and 20 s.
--- Drives random sequences of every call of SPEC 3-8 and 10 (node.task.post,
+-- Drives random sequences of every call of net, tmr and node (node.task.post,
 -- node.setonerror) with plausible and hostile arguments, on real sockets on
 -- 127.0.0.1, from the top level of timer ticks and from inside every kind of
 -- callback (close inside receive, on() replacing the running callback,
