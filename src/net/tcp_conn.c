@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 
 #include "dns.h"
+#include "sock.h"
 #include "tcp.h"
 
 /* A write the kernel did not take at once (or made while resolving).
@@ -497,10 +498,7 @@ static void fail_later(nm_tcp *s, int status) {
 
 static void tcp_start_connect(nm_tcp *s, const struct in_addr *ip) {
   struct sockaddr_in sa;
-  memset(&sa, 0, sizeof sa);
-  sa.sin_family = AF_INET;
-  sa.sin_port = htons(s->conn->port);
-  sa.sin_addr = *ip;
+  nm_sockaddr4(&sa, *ip, s->conn->port);
   s->phase = NM_CONNECTING;
   int rc = uv_tcp_connect(&s->conn->req, &s->h, (const struct sockaddr *)&sa, connect_cb);
   if (rc != 0) {
