@@ -21,8 +21,8 @@ else
 endif
 
 PKG_CONFIG ?= pkg-config
-DEPS_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(LUA_PC) libuv libcares 2>/dev/null)
-UV_LIBS := $(shell $(PKG_CONFIG) --libs libuv libcares 2>/dev/null)
+DEPS_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(LUA_PC) libuv libcares openssl 2>/dev/null)
+UV_LIBS := $(shell $(PKG_CONFIG) --libs libuv libcares openssl 2>/dev/null)
 LUA_LIBS := $(shell $(PKG_CONFIG) --libs $(LUA_PC) 2>/dev/null)
 
 CC ?= cc
@@ -101,8 +101,10 @@ bench: all
 
 # For LuaRocks (netmcu-*.rockspec): the modules only, with the include and
 # library directories LuaRocks found instead of pkg-config.
-ROCK_CFLAGS = -I$(LUA_INCDIR) $(if $(UV_INCDIR),-I$(UV_INCDIR)) $(if $(CARES_INCDIR),-I$(CARES_INCDIR))
-ROCK_LIBS = $(if $(UV_LIBDIR),-L$(UV_LIBDIR)) $(if $(CARES_LIBDIR),-L$(CARES_LIBDIR)) -luv -lcares -lm
+ROCK_CFLAGS = -I$(LUA_INCDIR) $(if $(UV_INCDIR),-I$(UV_INCDIR)) $(if $(CARES_INCDIR),-I$(CARES_INCDIR)) \
+  $(if $(SSL_INCDIR),-I$(SSL_INCDIR))
+ROCK_LIBS = $(if $(UV_LIBDIR),-L$(UV_LIBDIR)) $(if $(CARES_LIBDIR),-L$(CARES_LIBDIR)) \
+  $(if $(SSL_LIBDIR),-L$(SSL_LIBDIR)) -luv -lcares -lssl -lcrypto -lm
 rock:
 	rm -rf build-rock # LuaRocks may build for another Lua version each time
 	$(MAKE) BUILD=build-rock DEPS_CFLAGS='$(ROCK_CFLAGS)' UV_LIBS='$(ROCK_LIBS)' \

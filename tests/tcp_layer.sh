@@ -17,8 +17,8 @@ fi
 san=""
 [ -n "${NETMCU_SANITIZED:-}" ] && san="-fsanitize=address,undefined -fno-sanitize-recover=all"
 if ! cc -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -g $san -Isrc \
-    $(pkg-config --cflags "$lua" libuv libcares) -o "$tmp/tcp_layer" tests/c/tcp_layer.c $objs \
-    $(pkg-config --libs "$lua" libuv libcares) -lm 2>"$tmp/cc.err"; then
+    $(pkg-config --cflags "$lua" libuv libcares openssl) -o "$tmp/tcp_layer" tests/c/tcp_layer.c $objs \
+    $(pkg-config --libs "$lua" libuv libcares openssl) -lm 2>"$tmp/cc.err"; then
   nok "tests/c/tcp_layer.c builds against $build" "$(cat "$tmp/cc.err")"
   plan
   exit 1

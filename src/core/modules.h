@@ -12,7 +12,8 @@
 #define NM_MODULES(X) \
   X(net)              \
   X(tmr)              \
-  X(node)
+  X(node)             \
+  X(tls)
 
 /* The modules' openers are the only symbols net.so exports (the Makefile
  * hides the rest with -fvisibility=hidden). */
@@ -40,6 +41,7 @@ enum nm_state_id {
   NM_STATE_MCAST, /* net/multicast.c: multicast memberships and UDP sockets */
   NM_STATE_TMR,   /* modules/tmr.c: the software watchdog */
   NM_STATE_NODE,  /* modules/node.c: node.task queues */
+  NM_STATE_TLS,   /* modules/tls.c: tls.cert settings and the SSL_CTX */
   NM_STATE_MAX
 };
 

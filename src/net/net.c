@@ -2,6 +2,7 @@
  * call that runs the event loop from a stock interpreter and from the
  * runtime. */
 #include "dns.h"
+#include "modules/tls.h"
 #include "tcp.h"
 #include "udp.h"
 
@@ -21,8 +22,11 @@ static int check_type(lua_State *L, int idx) {
 static int net_createConnection(lua_State *L) {
   int type = check_type(L, 1);
   int secure = lua_type(L, 2) == LUA_TNUMBER ? lua_tonumber(L, 2) != 0 : lua_toboolean(L, 2);
-  if (secure) return luaL_error(L, "secure connections are not supported");
-  return type == NET_UDP ? nm_udpsocket_create(L) : nm_tcpsocket_create(L);
+  if (type == NET_UDP) {
+    if (secure) return luaL_error(L, "secure connections are not supported");
+    return nm_udpsocket_create(L);
+  }
+  return nm_tcpsocket_create(L, secure); /* secure: as tls.createConnection() */
 }
 
 /* net.createServer([timeout]) or legacy net.createServer(type[, timeout]) */
@@ -83,5 +87,7 @@ int luaopen_net(lua_State *L) {
   lua_setfield(L, -2, "UDP");
   nm_dns_open(L);
   lua_setfield(L, -2, "dns");
+  nm_tls_cert_push(L); /* net.cert: the firmware's old name of tls.cert */
+  lua_setfield(L, -2, "cert");
   return 1;
 }

@@ -84,6 +84,10 @@ typedef struct nm_tcp_filter_ops {
   void (*shutdown)(nm_tcp *s);
   /* The connection is being freed (its close callback). */
   void (*release)(nm_tcp *s);
+  /* The peer's FIN (not a reset): the layer reads no more.  Deliver what
+   * is left (not while held: at resume), then nm_tcp_end(s, code, 1).
+   * May be NULL: the user's ended(0) at once. */
+  void (*eof)(nm_tcp *s);
 } nm_tcp_filter_ops;
 
 struct nm_tcp_filter {
@@ -121,6 +125,8 @@ struct nm_tcp {
   unsigned phase : 2;       /* enum nm_tcp_phase */
   unsigned held : 1;
   unsigned accepted : 1;    /* which member of the union below is used */
+  unsigned filter_reads : 1; /* read though held: the filter's handshake */
+  unsigned eof : 1;         /* the peer's FIN was read: no more reading */
   unsigned sent_due;        /* `sent`s due on the next loop turn */
   union {
     nm_inactivity *idle;    /* accepted: the server's timeout, or NULL */
@@ -165,6 +171,10 @@ int nm_tcp_write(nm_tcp *s, char *p, size_t n, unsigned sends);
 /* Up to the user: connected, plaintext received. */
 void nm_tcp_up_connected(nm_tcp *s);
 void nm_tcp_up_receive(nm_tcp *s, const char *p, size_t n);
+/* While on, the layer reads even though the user holds, so that the
+ * filter's handshake goes on (the user's data waits in the filter).  Set it
+ * from connected() and clear it once the handshake is done. */
+void nm_tcp_filter_reads(nm_tcp *s, int on);
 /* Ends the connection with code (NodeMCU's: 0 normal close, < 0 error):
  * the user's ended(), then close (flushing if flush is set). */
 void nm_tcp_end(nm_tcp *s, int code, int flush);
@@ -185,8 +195,9 @@ void nm_tcp_accept_done(nm_tcp *s);
 
 /* Registers the net.tcpsocket class. */
 void nm_tcpsocket_open(lua_State *L);
-/* Pushes a new, unconnected socket object. */
-int nm_tcpsocket_create(lua_State *L);
+/* Pushes a new, unconnected socket object; a secure one puts TLS on every
+ * connection it makes (tls.createConnection). */
+int nm_tcpsocket_create(lua_State *L, int secure);
 /* Pusher (nm_emit) for the server's listen function: replaces the server
  * object by a new socket object, anchored, that uses the accepted s. */
 void nm_tcpsocket_push_accepted(lua_State *L, void *s);

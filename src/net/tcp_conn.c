@@ -266,6 +266,11 @@ static void read_cb(uv_stream_t *st, ssize_t n, const uv_buf_t *buf) {
   if (n == 0) return;
   if (n < 0) {
     if (n == UV_EOF && tcp_was_reset(s)) n = UV_ECONNRESET;
+    if (n == UV_EOF && s->filter != NULL && s->filter->ops->eof != NULL) {
+      s->eof = 1; /* libuv stopped reading; the filter ends when it delivered */
+      s->filter->ops->eof(s);
+      return;
+    }
     nm_tcp_end(s, nm_errcode((int)n), n == UV_EOF);
     return;
   }
@@ -277,7 +282,7 @@ static void read_cb(uv_stream_t *st, ssize_t n, const uv_buf_t *buf) {
 }
 
 static void tcp_read_start(nm_tcp *s) {
-  if (s->phase != NM_CONNECTED || s->held) return;
+  if (s->phase != NM_CONNECTED || (s->held && !s->filter_reads) || s->eof) return;
   int rc = uv_read_start((uv_stream_t *)&s->h, nm_readbuf_alloc_cb, read_cb);
   if (rc != 0) nm_tcp_end(s, nm_errcode(rc), 0);
 }
@@ -285,7 +290,7 @@ static void tcp_read_start(nm_tcp *s) {
 void nm_tcp_hold(nm_tcp *s) {
   if (s->held) return;
   s->held = 1;
-  if (s->phase == NM_CONNECTED) uv_read_stop((uv_stream_t *)&s->h);
+  if (s->phase == NM_CONNECTED && !s->filter_reads) uv_read_stop((uv_stream_t *)&s->h);
 }
 
 void nm_tcp_unhold(nm_tcp *s) {
@@ -293,7 +298,13 @@ void nm_tcp_unhold(nm_tcp *s) {
   s->held = 0;
   if (s->filter != NULL && s->filter->ops->resume != NULL && s->phase == NM_CONNECTED)
     s->filter->ops->resume(s);
-  if (s->user != NULL && !s->held) tcp_read_start(s);
+  /* (while the filter reads, reading never stopped) */
+  if (s->user != NULL && !s->held && !s->filter_reads) tcp_read_start(s);
+}
+
+void nm_tcp_filter_reads(nm_tcp *s, int on) {
+  s->filter_reads = on != 0;
+  if (!on && s->held && s->phase == NM_CONNECTED) uv_read_stop((uv_stream_t *)&s->h);
 }
 
 void nm_tcp_up_connected(nm_tcp *s) {

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "dns.h"
+#include "modules/tls.h"
 #include "sock.h"
 #include "tcp.h"
 
@@ -77,23 +78,29 @@ static void tcpsocket_on_ended(nm_tcp *s, nm_tcp_user *u, int code) {
 static const nm_tcp_user_ops tcpsocket_ops = {
     tcpsocket_on_resolved, tcpsocket_on_connected, tcpsocket_on_receive, tcpsocket_on_sent,
     tcpsocket_on_ended};
+/* The same events for a secure socket: which table a socket uses is what
+ * tells connect() to put TLS on its connections (no extra byte per
+ * socket). */
+static const nm_tcp_user_ops tcpsocket_tls_ops = {
+    tcpsocket_on_resolved, tcpsocket_on_connected, tcpsocket_on_receive, tcpsocket_on_sent,
+    tcpsocket_on_ended};
 
-static nm_tcp_ud *tcpsocket_new(lua_State *L) {
+static nm_tcp_ud *tcpsocket_new(lua_State *L, int secure) {
   nm_tcp_ud *ud = nm_obj_new(L, sizeof *ud, NM_TCP_SOCKET);
-  ud->u.ops = &tcpsocket_ops;
+  ud->u.ops = secure ? &tcpsocket_tls_ops : &tcpsocket_ops;
   return ud;
 }
 
-int nm_tcpsocket_create(lua_State *L) {
+int nm_tcpsocket_create(lua_State *L, int secure) {
   nm_ctx_get(L);
-  tcpsocket_new(L);
+  tcpsocket_new(L, secure);
   return 1;
 }
 
 void nm_tcpsocket_push_accepted(lua_State *L, void *arg) {
   nm_tcp *s = arg;
   lua_pop(L, 1); /* the listen function takes the socket, not the server */
-  nm_tcp_ud *ud = tcpsocket_new(L);
+  nm_tcp_ud *ud = tcpsocket_new(L, 0);
   nm_bind_attach(L, -1, &ud->b, s);
   s->user = &ud->u;
 }
@@ -119,9 +126,11 @@ static int tcpsocket_connect(lua_State *L) {
 
   nm_tcp *s = nm_tcp_new(nm_ctx_get(L), &ud->u);
   if (s == NULL) return luaL_error(L, "out of memory");
-  if (nm_tcp_connect(s, host, (uint16_t)port) != 0) {
+  int rc = ud->u.ops == &tcpsocket_tls_ops ? nm_tls_attach(nm_tcp_ctx(s), s, host) : 0;
+  if (rc == 0) rc = nm_tcp_connect(s, host, (uint16_t)port);
+  if (rc != 0) {
     nm_tcp_abort(s);
-    return luaL_error(L, "out of memory");
+    return rc == UV_EINVAL ? luaL_error(L, "invalid domain") : luaL_error(L, "out of memory");
   }
   nm_bind_attach(L, 1, &ud->b, s);
   if (fn) {

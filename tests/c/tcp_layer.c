@@ -87,8 +87,8 @@ static void xf_shutdown(nm_tcp *s) {
 
 static void xf_release(nm_tcp *s) { ((xfilter *)s->filter)->releases++; }
 
-static const nm_tcp_filter_ops xf_ops = {xf_connected, xf_read, xf_send, xf_resume,
-                                         xf_shutdown, xf_release};
+static const nm_tcp_filter_ops xf_ops = {xf_connected, xf_read,    xf_send, xf_resume,
+                                         xf_shutdown,  xf_release, NULL /* eof: ended(0) */};
 
 /* ---- the C client ---- */
 
