@@ -157,6 +157,8 @@ T.test("tls module shape: the sockets are net sockets", function(done)
   T.raises(function() a:send("x") end, "not connected", "send before connect")
   T.raises(function() a:close() end, "not connected", "close before connect")
   T.raises(function() a:connect(0) end, "specify port", "port 0")
+  T.raises(function() a:connect(443, ("a"):rep(300)) end, "invalid domain", "a name over 255 bytes")
+  T.raises(function() a:send("x") end, "not connected", "the failed connect left it unconnected")
   done()
 end)
 
