@@ -57,6 +57,18 @@ require("net").run()' 2>&1); rc=$?
 check "require node: task.post runs in net.run(); restart needs the runtime" \
   [ $rc -eq 0 -a "$out" = "$(printf 'false\tnode.restart needs the netmcu runtime\ntask\t1')" ] || echo "$out" | sed 's/^/#   /'
 # Only the modules' openers are exported (docs/INTERNALS.md): hidden
+out=$(LUA_CPATH="$CPATH" timeout 10 "$LUA" -e 'local tls = require "tls"
+local net = require "net"
+local s = tls.createConnection()
+print(getmetatable(s) == getmetatable(net.createConnection()), net.cert == tls.cert)
+local srv = net.createServer(); srv:listen(0, "127.0.0.1", function() end)
+local port = srv:getaddr(); srv:close()
+s:on("reconnection", function(_, code) print("refused", code) end)
+s:connect(port, "127.0.0.1")
+net.run()' 2>&1); rc=$?
+check "require tls first: its sockets are net sockets; a refused TLS connect gives -9" \
+  [ $rc -eq 0 -a "$out" = "$(printf 'true\ttrue\nrefused\t-9')" ] || echo "$out" | sed 's/^/#   /'
+
 # internals cannot clash with the host program's or another module's.
 so=$(printf '%s' "$CPATH" | sed 's/?/net/')
 if command -v nm >/dev/null && [ -f "$so" ]; then
