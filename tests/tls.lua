@@ -400,6 +400,8 @@ T.test("a 4 MiB send and 200 small ones: echoed intact, one sent per send", func
         peer_result(out, 10, function(r)
           T.eq(sent, 201, "201 sent callbacks")
           T.ok(r and r:find("^close_notify " .. #want), "the peer counted every byte", r)
+          local maxrec = tonumber(r and r:match("maxrecord=(%d+)"))
+          T.ok(maxrec and maxrec <= 16384 + 256, "records of at most 16 KiB (+ the cipher's overhead)", r)
           done()
         end)
       end
@@ -407,6 +409,22 @@ T.test("a 4 MiB send and 200 small ones: echoed intact, one sent per send", func
     s:connect(port, "localhost")
   end)
 end, 60)
+
+T.test("a record that arrives a byte at a time is delivered once, whole", function(done)
+  peer("trickle", "server", nil, function(port, out)
+    local s = tls.createConnection()
+    s:on("receive", T.expect(function(c, d)
+      T.eq(d, "trickled", "one receive with the record's data")
+      c:close()
+      peer_result(out, 5, function(r)
+        local n = tonumber(r and r:match("trickled (%d+) bytes"))
+        T.ok(n and n > 8, "it came in " .. tostring(n) .. " pieces", r)
+        done()
+      end)
+    end))
+    s:connect(port, "127.0.0.1")
+  end)
+end)
 
 T.test("hold() pushes back: the peer stalls, nothing arrives while held; unhold delivers all",
   function(done)

@@ -19,6 +19,8 @@
  *   notify     send "bye" and close_notify, wait for the client's
  *              (OUT: "client_notify=<0|1>")
  *   fin        send "bye", then FIN without close_notify
+ *   trickle    send one record of "trickled", byte by byte, 2 ms apart, then
+ *              wait for the client's close
  *   rst        read a little of the ClientHello, then reset (SO_LINGER 0)
  *   garbage    answer the ClientHello with bytes that are not TLS
  *   garbage2   handshake, and after the first data bytes that are not TLS
@@ -36,7 +38,7 @@
 #include <unistd.h>
 
 static const char *mode, *out;
-static int keyupdates, hellos, hellos_at_data;
+static int keyupdates, hellos, hellos_at_data, maxrec;
 
 static void result(const char *suffix, const char *text) {
   char tmp[600], dst[512];
@@ -52,6 +54,10 @@ static void result(const char *suffix, const char *text) {
 static void msg_cb(int write_p, int version, int type, const void *buf, size_t len, SSL *ssl,
                    void *arg) {
   (void)version, (void)ssl, (void)arg;
+  if (!write_p && type == SSL3_RT_HEADER && len == 5) { /* a record's header: its length */
+    const unsigned char *h = buf;
+    if (h[3] * 256 + h[4] > maxrec) maxrec = h[3] * 256 + h[4];
+  }
   if (write_p || type != SSL3_RT_HANDSHAKE || len == 0) return;
   if (*(const unsigned char *)buf == 24) keyupdates++; /* KeyUpdate */
   if (*(const unsigned char *)buf == 1) hellos++;      /* ClientHello */
@@ -181,6 +187,23 @@ int main(int argc, char **argv) {
     while (SSL_read(ssl, buf, sizeof buf) > 0) {
     }
     snprintf(text, sizeof text, "flood %lld", bytes);
+  } else if (strcmp(mode, "trickle") == 0) {
+    BIO *mem = BIO_new(BIO_s_mem()), *sock = SSL_get_wbio(ssl);
+    BIO_up_ref(sock);
+    SSL_set0_wbio(ssl, mem); /* the record goes to memory, then out a byte at a time */
+    SSL_write(ssl, "trickled", 8);
+    char rec[256];
+    int n = BIO_read(mem, rec, sizeof rec);
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    for (int i = 0; i < n; i++) {
+      (void)!write(fd, rec + i, 1);
+      usleep(2000);
+    }
+    SSL_set0_wbio(ssl, sock);
+    char buf[256];
+    while (SSL_read(ssl, buf, sizeof buf) > 0) {
+    }
+    snprintf(text, sizeof text, "trickled %d bytes", n);
   } else if (strcmp(mode, "noread") == 0) {
     SSL_write(ssl, "go", 2);
     sleep((unsigned)atoi(arg != NULL ? arg : "2"));
@@ -200,8 +223,8 @@ int main(int argc, char **argv) {
     snprintf(text, sizeof text, "client_notify=%d", notified);
   } else {
     const char *how = echo(ssl, &bytes, fd);
-    snprintf(text, sizeof text, "%s %lld sni=%s keyupdates=%d hellos=%d", how, bytes,
-             sni != NULL ? sni : "none", keyupdates, hellos_at_data);
+    snprintf(text, sizeof text, "%s %lld sni=%s keyupdates=%d hellos=%d maxrecord=%d", how, bytes,
+             sni != NULL ? sni : "none", keyupdates, hellos_at_data, maxrec);
     if (strcmp(how, "close_notify") == 0) SSL_shutdown(ssl);
   }
   result("", text);
