@@ -27,13 +27,16 @@ PKG_CONFIG ?= pkg-config
 # make reads this file, they were empty on a fresh machine and the first
 # build failed on a missing lua.h.  $(call pkgconf,VAR,args) asks once.
 pkgconf = $(eval $1 := $$(shell $$(PKG_CONFIG) $2))$($1)
-DEPS_CFLAGS = $(call pkgconf,DEPS_CFLAGS,--cflags $(LUA_PC) libuv libcares libcrypto libcurl)
-UV_LIBS = $(call pkgconf,UV_LIBS,--libs libuv libcares libcrypto libcurl)
+# The libraries every module together needs, as pkg-config names them.
+PC_DEPS := libuv libcares openssl libcurl
+DEPS_CFLAGS = $(call pkgconf,DEPS_CFLAGS,--cflags $(LUA_PC) $(PC_DEPS))
+UV_LIBS = $(call pkgconf,UV_LIBS,--libs $(PC_DEPS))
 LUA_LIBS = $(call pkgconf,LUA_LIBS,--libs $(LUA_PC))
 
 CC ?= cc
 OPT ?= -O2 -g
-CFLAGS += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -fPIC $(OPT) -Isrc \
+# Hidden by default: net.so exports only the luaopen_* of core/modules.h.
+CFLAGS += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -fPIC -fvisibility=hidden $(OPT) -Isrc \
           -DNETMCU_VERSION='"$(VERSION)"' $(DEPS_CFLAGS) $(SAN)
 LDFLAGS += $(SAN)
 
@@ -50,7 +53,7 @@ SHIMS := $(patsubst %,$(BUILD)/%.so,$(filter-out net,$(MODULES)))
 
 LMOD := $(DESTDIR)$(PREFIX)/lib/lua/$(LUA_ABI)
 
-.PHONY: rock install-rock all check-deps test-deps check test test-asan asan demo install uninstall clean bench bench-sjson
+.PHONY: pc-deps rock install-rock all check-deps test-deps check test test-asan asan demo install uninstall clean bench bench-sjson
 
 all: check-deps $(BUILD)/netmcu $(BUILD)/net.so $(SHIMS)
 
@@ -78,6 +81,10 @@ $(BUILD)/net.so: $(OBJS)
 $(SHIMS): $(BUILD)/%.so: src/runtime/modshim.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -DNM_SHIM_NAME=$* -shared -o $@ $<
+
+# For tests that link C code against the build's objects (tests/c/).
+pc-deps:
+	@echo $(PC_DEPS)
 
 test-deps:
 	@sh scripts/setup.sh test $(LUA)
@@ -120,9 +127,10 @@ bench-sjson: all
 # For LuaRocks (netmcu-*.rockspec): the modules only, with the include and
 # library directories LuaRocks found instead of pkg-config.
 ROCK_CFLAGS = -I$(LUA_INCDIR) $(if $(UV_INCDIR),-I$(UV_INCDIR)) $(if $(CARES_INCDIR),-I$(CARES_INCDIR)) \
-  $(if $(CRYPTO_INCDIR),-I$(CRYPTO_INCDIR)) $(if $(CURL_INCDIR),-I$(CURL_INCDIR))
+  $(if $(CRYPTO_INCDIR),-I$(CRYPTO_INCDIR)) $(if $(SSL_INCDIR),-I$(SSL_INCDIR)) $(if $(CURL_INCDIR),-I$(CURL_INCDIR))
 ROCK_LIBS = $(if $(UV_LIBDIR),-L$(UV_LIBDIR)) $(if $(CARES_LIBDIR),-L$(CARES_LIBDIR)) \
-  $(if $(CRYPTO_LIBDIR),-L$(CRYPTO_LIBDIR)) $(if $(CURL_LIBDIR),-L$(CURL_LIBDIR)) -luv -lcares -lcrypto -lcurl -lm
+  $(if $(CRYPTO_LIBDIR),-L$(CRYPTO_LIBDIR)) $(if $(SSL_LIBDIR),-L$(SSL_LIBDIR)) $(if $(CURL_LIBDIR),-L$(CURL_LIBDIR)) \
+  -luv -lcares -lssl -lcrypto -lcurl -lm
 rock:
 	rm -rf build-rock # LuaRocks may build for another Lua version each time
 	$(MAKE) BUILD=build-rock CHECK_DEPS= DEPS_CFLAGS='$(ROCK_CFLAGS)' UV_LIBS='$(ROCK_LIBS)' \

@@ -26,6 +26,7 @@ external_dependencies = {
    -- Debian keeps curl/curl.h in the multiarch include directory, which the
    -- compiler searches but LuaRocks does not: only the library is looked up.
    CURL = { library = "curl" },
+   OPENSSL = { header = "openssl/ssl.h", library = "ssl" },
 }
 build = {
    type = "make",
@@ -40,6 +41,8 @@ build = {
       CRYPTO_LIBDIR = "$(CRYPTO_LIBDIR)",
       CURL_INCDIR = "$(CURL_INCDIR)",
       CURL_LIBDIR = "$(CURL_LIBDIR)",
+      SSL_INCDIR = "$(OPENSSL_INCDIR)",
+      SSL_LIBDIR = "$(OPENSSL_LIBDIR)",
    },
    install_target = "install-rock",
    install_variables = {

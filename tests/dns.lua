@@ -1,4 +1,4 @@
--- DNS (SPEC 6, and sock:dns / connect-by-name of SPEC 5) against a real
+-- DNS (net.dns, and sock:dns / connect-by-name of net.socket) against a real
 -- dnsmasq on 127.0.0.1.  Run alone, this script runs itself again under
 -- tests/lib/dnsmasq.sh, which starts dnsmasq and a silent UDP server, and
 -- stops them afterwards.  No packet leaves loopback: every lookup below is
@@ -70,7 +70,7 @@ T.test("setdnsserver stores the server exactly as given, per index", function(do
   done()
 end)
 
-T.test("bad servers and indexes raise the SPEC 1 errors without side effect", function(done)
+T.test("bad servers and indexes raise the documented errors without side effect", function(done)
   for _, bad in ipairs{"", "bad", "0.0.0.0", "0.0.0.0:53", "1.2.3", "256.1.1.1", "1.2.3.4:",
                        "1.2.3.4:0", "1.2.3.4:65536", "1.2.3.4:53x", "1.2.3.4: 53", " 1.2.3.4",
                        "1.2.3.4:-1", "127.0.0.1:5353:1", "localhost"} do
@@ -264,7 +264,7 @@ T.test("sock:dns delivers to the dns callback current at answer time", function(
   end)
 end)
 
-T.test("no sock:dns answer after close(), TCP and UDP (SPEC 2)", function(done)
+T.test("no sock:dns answer after close(), TCP and UDP", function(done)
   local srv = net.createServer()
   srv:listen(0, "127.0.0.1", function() end)
   local c = net.createConnection()

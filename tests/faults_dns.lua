@@ -3,7 +3,7 @@
 -- tests/lib/dnsmasq.sh (a dnsmasq on 127.0.0.1 only).  The dnsmasq is
 -- stopped (SIGSTOP) so that lookups are surely pending, then killed: every
 -- pending lookup must fail (nil, and -4 for a connect by name) within the
--- 10 s of SPEC 6, other I/O must go on meanwhile, and once a dnsmasq runs
+-- 10 s of net.dns, other I/O must go on meanwhile, and once a dnsmasq runs
 -- again on that port, names resolve again.
 local T = dofile("tests/lib/t.lua")
 

@@ -1,5 +1,5 @@
 #!/bin/sh
-# tests/faults_errors.sh - an error raised in every kind of callback (SPEC 1):
+# tests/faults_errors.sh - an error raised in every kind of callback (docs/runtime.md):
 # connection, reconnection, disconnection, receive, sent, dns (socket and
 # net.dns.resolve), the listen function, UDP receive and sent, timer, task.
 # Without a handler: exit 1, "netmcu: <message>" and a traceback on stderr,

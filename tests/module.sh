@@ -1,7 +1,7 @@
 #!/bin/sh
-# The Lua C module from a stock interpreter (SPEC 9): require "net" and
-# "tmr", net.run() serves the loop, errors surface from net.run(); the data
-# modules (sjson, encoder, bit, struct) load alone.
+# The Lua C modules from a stock interpreter (docs/runtime.md): require "net"
+# and "tmr", net.run() serves the loop, errors surface from net.run(); the
+# other modules share that loop or load alone; net.so exports only openers.
 . tests/lib/tap.sh
 LUA=${NETMCU_LUA:-lua5.3}
 CPATH=${NETMCU_CPATH:-build/?.so}
@@ -80,4 +80,28 @@ out=$(LUA_CPATH="$CPATH" timeout 10 "$LUA" -e 'local sjson, enc, bit, struct = r
 print(sjson.encode(sjson.decode("[1,{\"a\":true}]")), enc.toBase64("hi"), bit.bnot(0), struct.size("<i"))' 2>&1); rc=$?
 check "require sjson, encoder, bit, struct from stock $LUA (no loop needed)" \
   [ $rc -eq 0 -a "$out" = "$(printf '[1,{"a":true}]\taGk=\t-1\t4')" ] || echo "$out" | sed 's/^/#   /'
+
+# Only the modules' openers are exported (docs/INTERNALS.md): hidden
+out=$(LUA_CPATH="$CPATH" timeout 10 "$LUA" -e 'local tls = require "tls"
+local net = require "net"
+local s = tls.createConnection()
+print(getmetatable(s) == getmetatable(net.createConnection()), net.cert == tls.cert)
+local srv = net.createServer(); srv:listen(0, "127.0.0.1", function() end)
+local port = srv:getaddr(); srv:close()
+s:on("reconnection", function(_, code) print("refused", code) end)
+s:connect(port, "127.0.0.1")
+net.run()' 2>&1); rc=$?
+check "require tls first: its sockets are net sockets; a refused TLS connect gives -9" \
+  [ $rc -eq 0 -a "$out" = "$(printf 'true\ttrue\nrefused\t-9')" ] || echo "$out" | sed 's/^/#   /'
+
+# internals cannot clash with the host program's or another module's.
+so=$(printf '%s' "$CPATH" | sed 's/?/net/')
+if command -v nm >/dev/null && [ -f "$so" ]; then
+  want=$(sed -n 's/^ *X(\([a-z0-9_]*\)).*/luaopen_\1/p' src/core/modules.h | sort)
+  got=$(nm -D --defined-only "$so" | awk '{print $3}' | sort)
+  check "net.so exports exactly the luaopen_* of core/modules.h" [ "$got" = "$want" ] ||
+    printf 'exported:\n%s\nwanted:\n%s\n' "$got" "$want" | sed 's/^/#   /'
+else
+  skip "net.so exports exactly the luaopen_* of core/modules.h" "no nm (binutils) or no $so"
+fi
 plan

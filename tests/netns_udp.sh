@@ -1,5 +1,5 @@
 #!/bin/sh
-# tests/netns_udp.sh - UDP between hosts (SPEC 7): net.ifinfo, multicast,
+# tests/netns_udp.sh - UDP between hosts (docs/UDP.md): net.ifinfo, multicast,
 # broadcast and TTL, with netmcu processes in network namespaces joined by
 # veth pairs.  Needs root and `ip netns`; otherwise the file is skipped.
 #

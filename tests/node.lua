@@ -1,4 +1,4 @@
--- node (SPEC 10): task.post, setonerror, heap, uptime, chipid.
+-- node (docs/modules/node.md): task.post, setonerror, heap, uptime, chipid.
 local T = dofile("tests/lib/t.lua")
 
 T.test("node is a global and a module", function(done)

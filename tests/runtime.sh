@@ -1,5 +1,5 @@
 #!/bin/sh
-# The runtime (SPEC 9, SPEC 1 error policy): options, arguments, exit
+# The runtime (docs/runtime.md, and its error policy): options, arguments, exit
 # statuses, uncaught errors with tracebacks, signals.
 . tests/lib/tap.sh
 NM=${NETMCU:-build/netmcu}

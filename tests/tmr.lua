@@ -1,4 +1,4 @@
--- tmr (SPEC 8): modes, return values and states as NodeMCU documents them.
+-- tmr (docs/modules/tmr.md): modes, return values and states as NodeMCU documents them.
 local T = dofile("tests/lib/t.lua")
 
 T.test("constants and module functions", function(done)

@@ -1,4 +1,4 @@
--- UDP sockets on loopback (SPEC 7 and the lifetime rules of SPEC 2).
+-- UDP sockets on loopback (net.udpsocket and its object lifetime).
 local T = dofile("tests/lib/t.lua")
 
 local LO = "127.0.0.1"

@@ -1,6 +1,6 @@
 /* ctx.c - the per-Lua-state loop context: creation and teardown, running
  * the loop, the deferred-call queue, and protected calls into Lua with the
- * error policy of SPEC 1. */
+ * error policy (docs/INTERNALS.md, "Calling Lua"). */
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,7 +23,6 @@ static int ctx_gc(lua_State *L) {
     return 0;
   }
   if (ctx->err_ref != LUA_NOREF) luaL_unref(L, LUA_REGISTRYINDEX, ctx->err_ref);
-  free(ctx->udpbuf);
   free(ctx);
   return 0;
 }
@@ -41,7 +40,7 @@ static int ref_cfunction(lua_State *L, lua_CFunction f) {
 static nm_ctx *ctx_create(lua_State *L) {
   /* A write to a connection the peer has reset raises SIGPIPE, whose
    * default action kills the process; netmcu reports the EPIPE as a
-   * disconnection instead (SPEC 5; found by tests/fuzz).  Only the default
+   * disconnection instead (docs/modules/net.md; found by tests/fuzz).  Only the default
    * disposition is changed: a handler of the host program is kept. */
   struct sigaction sa;
   if (sigaction(SIGPIPE, NULL, &sa) == 0 && sa.sa_handler == SIG_DFL) signal(SIGPIPE, SIG_IGN);
@@ -55,12 +54,9 @@ static nm_ctx *ctx_create(lua_State *L) {
   ctx->loop.data = ctx;
   ctx->L = nm_mainthread(L);
   nm_list_init(&ctx->objs);
-  nm_list_init(&ctx->lingering);
   ctx->defer_head = NULL;
   ctx->defer_tail = &ctx->defer_head;
   uv_idle_init(&ctx->loop, &ctx->defer_idle);
-  uv_timer_init(&ctx->loop, &ctx->linger_timer);
-  uv_unref((uv_handle_t *)&ctx->linger_timer);
   uv_timer_init(&ctx->loop, &ctx->softwd_timer);
   uv_unref((uv_handle_t *)&ctx->softwd_timer);
   ctx->err_ref = LUA_NOREF;

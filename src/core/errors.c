@@ -1,5 +1,5 @@
 /* errors.c - the one place where OS (libuv) failures become NodeMCU's
- * lwIP error codes and wording (SPEC 1).  docs/ERRORS.md shows this table. */
+ * lwIP error codes and wording; docs/ERRORS.md shows this table. */
 #include <string.h>
 
 #include <ares.h>

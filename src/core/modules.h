@@ -26,9 +26,13 @@
   X(gpio)             \
   X(wifi)             \
   X(http)             \
+  X(tls)              \
   /* one line per module, each ending in a backslash */
 
-#define NM_MODULE_DECLARE(name) int luaopen_##name(lua_State *L);
+/* The modules' openers are the only symbols net.so exports (the Makefile
+ * hides the rest with -fvisibility=hidden). */
+#define NM_MODULE_DECLARE(name) \
+  __attribute__((visibility("default"))) int luaopen_##name(lua_State *L);
 NM_MODULES(NM_MODULE_DECLARE)
 #undef NM_MODULE_DECLARE
 
@@ -45,9 +49,10 @@ extern const nm_module nm_modules[];
  * state on first use as an nm_obj (so shutdown reaches it) and clears the
  * slot when that object is killed. */
 enum nm_state_id {
-  NM_STATE_TCP,   /* net/tcp_socket.c: lingering sockets, sends written at once */
-  NM_STATE_DNS,   /* net/dns_ares.c: the resolver */
-  NM_STATE_MCAST, /* net/iface.c: multicast memberships and UDP sockets */
+  NM_STATE_TCP,   /* net/tcp_conn.c: sends written at once, lingering sockets */
+  NM_STATE_UDP,   /* net/udp_socket.c: the receive batch buffer */
+  NM_STATE_DNS,   /* net/resolver.c: the resolver (c-ares channels, servers) */
+  NM_STATE_MCAST, /* net/multicast.c: multicast memberships and UDP sockets */
   NM_STATE_TMR,   /* modules/tmr.c: the software watchdog */
   NM_STATE_NODE,  /* modules/node.c: node.task queues */
   NM_STATE_CRON,  /* modules/cron.c: the scheduled entries and their timer */
@@ -56,6 +61,7 @@ enum nm_state_id {
   NM_STATE_GPIO,  /* modules/gpio.c: the pins and their channel */
   NM_STATE_WIFI,  /* modules/wifi/: the station, its interface watch, events */
   NM_STATE_HTTP,  /* modules/http.c: libcurl multi, TLS policy */
+  NM_STATE_TLS,   /* modules/tls.c: tls.cert settings and the SSL_CTX */
   NM_STATE_MAX
 };
 

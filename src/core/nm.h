@@ -48,8 +48,8 @@ typedef struct nm_obj {
 } nm_obj;
 
 /* ---- deferred calls ----
- * Work that must reach Lua on a later loop turn (SPEC 1: no synchronous
- * callbacks).  The node is embedded in its owner; fn runs from the loop. */
+ * Work that must reach Lua on a later loop turn (no callback is
+ * synchronous: docs/INTERNALS.md).  The node is embedded in its owner; fn runs from the loop. */
 typedef struct nm_defer {
   struct nm_defer *next;
   void (*fn)(struct nm_defer *);
@@ -68,8 +68,6 @@ typedef struct nm_ctx {
   nm_defer **defer_tail;
   nm_defer *defer_run;   /* the batch being drained (nm_defer_cancel sees it) */
   uv_idle_t defer_idle;  /* active only while defer_head is not empty */
-  nm_link lingering;     /* closed TCP sockets still flushing, oldest first */
-  uv_timer_t linger_timer;
   uv_timer_t softwd_timer; /* tmr.softwd */
   uint64_t softwd_ms;
   int failed;            /* an uncaught Lua error is waiting in err_ref */
@@ -95,8 +93,7 @@ typedef struct nm_ctx {
   const char *gpio_path; /* --gpio PATH: the pins' channel, listening on */
   int gpio_fd;           /* ... this socket (valid when gpio_path is set) */
   void *state[NM_STATE_MAX]; /* per-loop state of modules (modules.h) */
-  char readbuf[NM_READBUF_SIZE]; /* every TCP read; UDP without udpbuf */
-  char *udpbuf;          /* udp_socket.c: receive batches, from the first bind */
+  char readbuf[NM_READBUF_SIZE]; /* every TCP read (UDP: see net/udp_socket.c) */
 } nm_ctx;
 
 /* The context of this Lua state, created on first use. */
@@ -143,11 +140,25 @@ void nm_class(lua_State *L, const char *tname, const luaL_Reg *methods, lua_CFun
  * callbacks (nm_cb_clear).  gc must leave the object closed and usable,
  * safe to call again and to collect later. */
 #define NM_GC_METHOD {"__gc", NULL}
-/* What TCP and UDP socket objects start with.  close() bumps the epoch, so
- * that work started before it (a sock:dns lookup) no longer calls back. */
-typedef struct nm_sock_common {
+/* A Lua object whose C state comes and goes (a socket's connection, a
+ * server's listening period) starts with this.  While a state is attached
+ * the object is anchored (docs/INTERNALS.md, "Anchoring"); close() bumps
+ * the epoch, so that work started before it (a sock:dns lookup) no longer
+ * calls back. */
+typedef struct nm_bind {
+  void *state;    /* the C state, NULL while detached */
+  int ref;        /* the anchor; meaningful only while state is set */
   unsigned epoch;
-} nm_sock_common;
+} nm_bind;
+/* Attaches state to the object at idx, whose userdata starts with b, and
+ * anchors the object. */
+void nm_bind_attach(lua_State *L, int idx, nm_bind *b, void *state);
+/* Detaches b and returns its anchor, which the caller drops with
+ * nm_unanchor once it no longer needs the object (LUA_NOREF if b was not
+ * attached). */
+int nm_bind_release(nm_bind *b);
+/* Detaches b and drops its anchor. */
+void nm_bind_detach(lua_State *L, nm_bind *b);
 
 /* Pushes a new userdata of size sz with metatable tname; a tail follows
  * the sz bytes: */
@@ -174,9 +185,12 @@ int nm_cb_get(lua_State *L, int idx, int slot);
 void nm_cb_clear(lua_State *L, int idx);
 /* obj:on(name, fn|nil) with the given event names and slots. */
 int nm_cb_on(lua_State *L, const char *const names[], const int slots[]);
+/* An optional callback argument: 1 for a function, 0 for none or nil;
+ * anything else raises "invalid callback function". */
+int nm_optcallback(lua_State *L, int idx);
 
 /* Anchoring: a registry reference to the object at idx while it is active
- * (SPEC 2).  nm_anchor returns the reference; nm_unanchor drops it. */
+ * (docs/INTERNALS.md).  nm_anchor returns the reference; nm_unanchor drops it. */
 int nm_anchor(lua_State *L, int idx);
 void nm_unanchor(lua_State *L, int *ref);
 
@@ -191,7 +205,8 @@ typedef void (*nm_pusher)(lua_State *L, void *arg);
  * with the object and what push(L, arg) adds.  Everything — fetching the
  * callback, building the arguments, the call — runs in protected mode with
  * a traceback handler, so no Lua error (memory errors included) unwinds
- * through libuv; an error goes to the error policy (SPEC 1).  Returns 1 if
+ * through libuv; an error goes to the error policy (docs/INTERNALS.md,
+ * "Calling Lua").  Returns 1 if
  * a callback was found and called.  Does nothing after an uncaught error. */
 int nm_emit(nm_ctx *ctx, int ref, int slot, int alt, nm_pusher push, void *arg);
 /* (The protected call costs more than a callback: where one is often not
@@ -224,7 +239,7 @@ static inline int nm_stopping(const nm_ctx *ctx) {
 }
 static inline int nm_lua_ok(const nm_ctx *ctx) { return ctx->running && !nm_stopping(ctx); }
 
-/* ---- argument checks (SPEC 1) ---- */
+/* ---- argument checks (the messages of docs/modules/net.md) ---- */
 /* An integer port 0-65535 at idx, else a Lua error naming the argument. */
 int nm_checkport(lua_State *L, int idx);
 /* An integer in [lo, hi] at idx, else a Lua error. */
@@ -260,16 +275,6 @@ extern nm_options nm_opts;
  * replaces it. */
 void nm_legacy_warn(lua_State *L, const char *form, const char *instead);
 
-/* ---- module parts ---- */
-void nm_tcp_server_open(lua_State *L);
-void nm_tcp_socket_open(lua_State *L);
-int nm_tcp_server_create(lua_State *L, int timeout_s);
-int nm_tcp_socket_create(lua_State *L);
-/* Accepted socket: wraps an accepted uv stream of server srv. */
-struct nm_tcp;
-struct nm_idle;
-struct nm_tcp *nm_tcp_accepted(nm_ctx *ctx, uv_stream_t *server, struct nm_idle *idle);
-
 /* An interface as net.ifinfo picks and reads it (net/iface.c), for wifi. */
 typedef struct nm_ifstate {
   char name[16];          /* IF_NAMESIZE */
@@ -286,7 +291,7 @@ int nm_iface_get(long long index, const char *name, nm_ifstate *out);
  * table on top of the stack, unless --strict (modules/tmr_legacy.c). */
 void nm_tmr_legacy_open(lua_State *L);
 
-/* net.run(), also called by the runtime. */
+/* net.run(), also called by the runtime (net/net.c). */
 int nm_net_run(lua_State *L);
 /* The runtime only (runtime/dialect.c): what the firmware's Lua 5.3 keeps
  * of 5.1 (unpack, loadstring, package.loaders), on 5.3 and 5.4. */

@@ -1,6 +1,6 @@
 /* obj.c - the Lua side shared by every netmcu object: creation, callbacks
  * kept in the user value, anchoring while active, fetching a callback from
- * a libuv callback, and the argument checks of SPEC 1. */
+ * a libuv callback, and the argument checks. */
 #include <arpa/inet.h>
 #include <stdio.h>
 #include <string.h>
@@ -217,6 +217,30 @@ void nm_unanchor(lua_State *L, int *ref) {
   *ref = LUA_NOREF;
 }
 
+void nm_bind_attach(lua_State *L, int idx, nm_bind *b, void *state) {
+  b->ref = nm_anchor(L, idx);
+  b->state = state;
+}
+
+int nm_bind_release(nm_bind *b) {
+  int ref = b->state != NULL ? b->ref : LUA_NOREF;
+  b->state = NULL;
+  b->ref = LUA_NOREF;
+  return ref;
+}
+
+void nm_bind_detach(lua_State *L, nm_bind *b) {
+  int ref = nm_bind_release(b);
+  nm_unanchor(L, &ref);
+}
+
+int nm_optcallback(lua_State *L, int idx) {
+  int t = lua_type(L, idx);
+  if (t == LUA_TFUNCTION) return 1;
+  if (t != LUA_TNONE && t != LUA_TNIL) luaL_error(L, "invalid callback function");
+  return 0;
+}
+
 /* ---- argument checks ---- */
 
 long long nm_checkrange(lua_State *L, int idx, long long lo, long long hi) {
@@ -244,7 +268,8 @@ int nm_checkport(lua_State *L, int idx) {
 }
 
 /* inet_pton accepts only a.b.c.d with decimal parts 0-255 (no leading
- * zero tricks, no shorthand), which is the strictness SPEC 1 wants. */
+ * zero tricks, no shorthand): a malformed address is an error, never a
+ * guess (docs/modules/net.md). */
 int nm_parse_ip4(const char *s, struct in_addr *out) {
   return inet_pton(AF_INET, s, out) == 1 ? 0 : -1;
 }

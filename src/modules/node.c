@@ -1,6 +1,6 @@
 /* node.c - NodeMCU's `node` module: here what event-driven scripts lean on
- * (SPEC 10): task.post, setonerror, heap, uptime, chipid, restart; the
- * rest of the chip (SPEC 15) in node/. */
+ * (docs/modules/node.md): task.post, setonerror, heap, uptime, chipid,
+ * restart; the rest of the chip in node/. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -1,4 +1,4 @@
-/* tmr.c - NodeMCU's timer module (SPEC 8) on the loop. */
+/* tmr.c - NodeMCU's timer module (docs/modules/tmr.md) on the loop. */
 #include <errno.h>
 #include <stdlib.h>
 #include <time.h>
@@ -22,7 +22,7 @@ struct nm_tmr {
   uv_timer_t h;
   nm_ctx *ctx;
   nm_tmr_ud *ud;
-  int ref; /* anchor while running (SPEC 2) */
+  int ref; /* anchor while running (docs/INTERNALS.md) */
   int mode;
   uint32_t interval;
 };

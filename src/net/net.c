@@ -1,6 +1,8 @@
-/* net.c - the `net` module table (SPEC 3) and net.run(), the call that
- * runs the event loop from a stock interpreter and from the runtime. */
+/* net.c - the `net` module table (docs/modules/net.md) and net.run(), the
+ * call that runs the event loop from a stock interpreter and from the
+ * runtime. */
 #include "dns.h"
+#include "modules/tls.h"
 #include "tcp.h"
 #include "udp.h"
 
@@ -17,27 +19,30 @@ static int check_type(lua_State *L, int idx) {
 }
 
 /* net.createConnection([type[, secure]]) */
-static int l_createConnection(lua_State *L) {
+static int net_createConnection(lua_State *L) {
   int type = check_type(L, 1);
   int secure = lua_type(L, 2) == LUA_TNUMBER ? lua_tonumber(L, 2) != 0 : lua_toboolean(L, 2);
-  if (secure) return luaL_error(L, "secure connections are not supported");
-  return type == NET_UDP ? nm_udp_create(L) : nm_tcp_socket_create(L);
+  if (type == NET_UDP) {
+    if (secure) return luaL_error(L, "secure connections are not supported");
+    return nm_udpsocket_create(L);
+  }
+  return nm_tcpsocket_create(L, secure); /* secure: as tls.createConnection() */
 }
 
 /* net.createServer([timeout]) or legacy net.createServer(type[, timeout]) */
-static int l_createServer(lua_State *L) {
+static int net_createServer(lua_State *L) {
   int n = lua_gettop(L), tidx = 1;
   long long first;
   if (n >= 2 || (n == 1 && nm_tointeger(L, 1, &first) && first == NET_TCP)) {
-    if (check_type(L, 1) == NET_UDP) return nm_udp_create(L);
+    if (check_type(L, 1) == NET_UDP) return nm_udpsocket_create(L);
     tidx = 2;
   }
   int timeout = 30;
   if (!lua_isnoneornil(L, tidx)) timeout = (int)nm_checkrange(L, tidx, 1, 28800);
-  return nm_tcp_server_create(L, timeout);
+  return nm_tcpserver_create(L, timeout);
 }
 
-static int l_createUDPSocket(lua_State *L) { return nm_udp_create(L); }
+static int net_createUDPSocket(lua_State *L) { return nm_udpsocket_create(L); }
 
 /* net.run(): serve events until nothing is active.  An uncaught error in a
  * callback stops the loop and is raised here, traceback included. */
@@ -47,21 +52,34 @@ int nm_net_run(lua_State *L) {
   return 0;
 }
 
+/* net.__objects(): a test hook, not NodeMCU API (docs/INTERNALS.md, "Leak
+ * checks"): how many C objects of the loop are alive — connections,
+ * servers and their timeouts, UDP sockets, timers, pending Lua lookups —
+ * leaving out the modules' per-loop states (one nm_obj each). */
+static int net___objects(lua_State *L) {
+  nm_ctx *ctx = nm_ctx_get(L);
+  long n = 0;
+  for (nm_link *l = ctx->objs.next; l != &ctx->objs; l = l->next) n++;
+  for (int i = 0; i < NM_STATE_MAX; i++) n -= ctx->state[i] != NULL;
+  lua_pushinteger(L, n);
+  return 1;
+}
+
 int luaopen_net(lua_State *L) {
-  static const luaL_Reg funcs[] = {
-      {"createConnection", l_createConnection},
-      {"createServer", l_createServer},
-      {"createUDPSocket", l_createUDPSocket},
-      {"ifinfo", nm_ifinfo},
-      {"multicastJoin", nm_multicast_join},
-      {"multicastLeave", nm_multicast_leave},
-      {"run", nm_net_run},
-      {NULL, NULL}};
+  static const luaL_Reg funcs[] = {{"createConnection", net_createConnection},
+                                   {"createServer", net_createServer},
+                                   {"createUDPSocket", net_createUDPSocket},
+                                   {"ifinfo", net_ifinfo},
+                                   {"multicastJoin", net_multicastJoin},
+                                   {"multicastLeave", net_multicastLeave},
+                                   {"run", nm_net_run},
+                                   {"__objects", net___objects},
+                                   {NULL, NULL}};
   nm_ctx_get(L);
   nm_preload_modules(L);
-  nm_tcp_server_open(L);
-  nm_tcp_socket_open(L);
-  nm_udp_open(L);
+  nm_tcpserver_open(L);
+  nm_tcpsocket_open(L);
+  nm_udpsocket_open(L);
   nm_newlib(L, funcs);
   lua_pushinteger(L, NET_TCP);
   lua_setfield(L, -2, "TCP");
@@ -69,5 +87,7 @@ int luaopen_net(lua_State *L) {
   lua_setfield(L, -2, "UDP");
   nm_dns_open(L);
   lua_setfield(L, -2, "dns");
+  nm_tls_cert_push(L); /* net.cert: the firmware's old name of tls.cert */
+  lua_setfield(L, -2, "cert");
   return 1;
 }

@@ -1,14 +1,17 @@
-/* tcp_server.c - net.server (SPEC 4): listen, accept, getaddr, close. */
+/* tcp_server.c - net.tcpserver (docs/modules/net.md, net.server): listen,
+ * accept, getaddr, close.  Accepted connections go to the connection layer
+ * (tcp_conn.c) and to a new Lua socket object (tcp_socket.c). */
 #include <stdlib.h>
 #include <string.h>
 
+#include "sock.h"
 #include "tcp.h"
 
 typedef struct nm_srv nm_srv;
 
 /* The Lua object; timeout outlives listening periods. */
 typedef struct {
-  nm_srv *s;
+  nm_bind b; /* b.state: the nm_srv while listening */
   int timeout_s;
 } nm_srv_ud;
 
@@ -17,10 +20,11 @@ struct nm_srv {
   nm_obj obj;
   uv_tcp_t h;
   nm_ctx *ctx;
-  nm_srv_ud *ud; /* NULL once closed */
-  int ref;       /* anchor of the Lua object while listening */
-  nm_idle *idle;
+  nm_srv_ud *ud;       /* NULL once closed */
+  nm_inactivity *idle; /* the accepted sockets' inactivity timeout */
 };
+
+static nm_srv_ud *check_srv(lua_State *L) { return luaL_checkudata(L, 1, NM_TCP_SERVER); }
 
 static void srv_closed_cb(uv_handle_t *h) {
   nm_srv *s = h->data;
@@ -28,12 +32,11 @@ static void srv_closed_cb(uv_handle_t *h) {
   free(s);
 }
 
-/* Stop listening; accepted sockets keep their timeout (SPEC 4). */
+/* Stop listening; accepted sockets keep their timeout. */
 static void srv_close(nm_srv *s) {
-  if (s->ud != NULL) s->ud->s = NULL;
+  if (s->ud != NULL) nm_bind_detach(s->ctx->L, &s->ud->b);
   s->ud = NULL;
-  nm_unanchor(s->ctx->L, &s->ref);
-  if (s->idle != NULL) nm_idle_unref(s->idle);
+  if (s->idle != NULL) nm_inactivity_unref(s->idle);
   s->idle = NULL;
   if (!uv_is_closing((uv_handle_t *)&s->h)) uv_close((uv_handle_t *)&s->h, srv_closed_cb);
 }
@@ -48,35 +51,22 @@ static void connection_cb(uv_stream_t *server, int status) {
   if (status < 0 || s->ud == NULL || !nm_lua_ok(ctx)) return;
   nm_tcp *sock = nm_tcp_accept(ctx, server, s->idle);
   if (sock == NULL) return;
-  nm_emit(ctx, s->ref, NM_CB_ACCEPT, 0, nm_tcp_push_accepted, sock);
+  nm_emit(ctx, s->ud->b.ref, NM_CB_ACCEPT, 0, nm_tcpsocket_push_accepted, sock);
   nm_tcp_accept_done(sock);
 }
 
 /* srv:listen([port][, ip], fn) */
-static int l_listen(lua_State *L) {
-  nm_srv_ud *ud = luaL_checkudata(L, 1, NM_TCP_SERVER);
-  int i = 2, port = 0;
+static int tcpserver_listen(lua_State *L) {
+  nm_srv_ud *ud = check_srv(L);
   struct sockaddr_in sa;
-  memset(&sa, 0, sizeof sa);
-  sa.sin_family = AF_INET;
-  sa.sin_addr.s_addr = htonl(INADDR_ANY);
-  if (nm_isnumber(L, i)) port = nm_checkport(L, i++); /* "8266" too, as lua_isnumber */
-  if (lua_type(L, i) == LUA_TSTRING) {
-    if (nm_parse_ip4(lua_tostring(L, i), &sa.sin_addr) != 0)
-      return luaL_error(L, "invalid IP address");
-    i++;
-  } else if (lua_isnil(L, i)) {
-    i++; /* listen(port, nil, fn) */
-  }
+  int i = nm_check_listen_addr(L, 2, &sa);
   if (lua_type(L, i) != LUA_TFUNCTION) return luaL_error(L, "need callback");
-  if (ud->s != NULL) return luaL_error(L, "already listening");
-  sa.sin_port = htons((uint16_t)port);
+  if (ud->b.state != NULL) return luaL_error(L, "already listening");
 
   nm_ctx *ctx = nm_ctx_get(L);
   nm_srv *s = calloc(1, sizeof *s);
   if (s == NULL) return luaL_error(L, "out of memory");
   s->ctx = ctx;
-  s->ref = LUA_NOREF;
   int rc = uv_tcp_init(&ctx->loop, &s->h);
   if (rc != 0) {
     free(s);
@@ -86,7 +76,7 @@ static int l_listen(lua_State *L) {
   nm_obj_register(ctx, &s->obj, srv_kill);
   rc = uv_tcp_bind(&s->h, (const struct sockaddr *)&sa, 0);
   if (rc == 0) rc = uv_listen((uv_stream_t *)&s->h, SOMAXCONN, connection_cb);
-  if (rc == 0 && (s->idle = nm_idle_new(ctx, (uint64_t)ud->timeout_s * 1000)) == NULL)
+  if (rc == 0 && (s->idle = nm_tcp_timeout_new(ctx, (uint32_t)ud->timeout_s * 1000)) == NULL)
     rc = UV_ENOMEM;
   if (rc != 0) {
     srv_close(s);
@@ -95,42 +85,41 @@ static int l_listen(lua_State *L) {
   lua_pushvalue(L, i);
   nm_cb_set(L, 1, NM_CB_ACCEPT);
   s->ud = ud;
-  ud->s = s;
-  s->ref = nm_anchor(L, 1);
+  nm_bind_attach(L, 1, &ud->b, s);
   return 0;
 }
 
-static int l_getaddr(lua_State *L) {
-  nm_srv_ud *ud = luaL_checkudata(L, 1, NM_TCP_SERVER);
-  struct sockaddr_storage ss;
-  int len = sizeof ss;
-  int ok = ud->s != NULL && uv_tcp_getsockname(&ud->s->h, (struct sockaddr *)&ss, &len) == 0;
-  return nm_push_sockaddr(L, ok ? (struct sockaddr *)&ss : NULL);
+static int tcpserver_getaddr(lua_State *L) {
+  nm_srv *s = check_srv(L)->b.state;
+  return nm_sock_name(L, s != NULL ? (uv_handle_t *)&s->h : NULL, 0);
 }
 
-static int l_close(lua_State *L) {
-  nm_srv_ud *ud = luaL_checkudata(L, 1, NM_TCP_SERVER);
-  if (ud->s == NULL) return luaL_error(L, "not connected");
-  srv_close(ud->s);
+static int tcpserver_close(lua_State *L) {
+  nm_srv *s = check_srv(L)->b.state;
+  if (s == NULL) return luaL_error(L, "not connected");
+  srv_close(s);
   return 0;
 }
 
-static int l_gc(lua_State *L) {
+static int tcpserver_gc(lua_State *L) {
   nm_srv_ud *ud = lua_touserdata(L, 1);
-  if (ud->s != NULL) srv_close(ud->s); /* only at lua_close: see tcp_socket.c */
+  nm_srv *s = ud->b.state;
+  if (s != NULL) srv_close(s); /* only at lua_close: a listening server is anchored */
   return 0;
 }
 
-int nm_tcp_server_create(lua_State *L, int timeout_s) {
+int nm_tcpserver_create(lua_State *L, int timeout_s) {
   nm_ctx_get(L);
   nm_srv_ud *ud = nm_obj_new(L, sizeof *ud, NM_TCP_SERVER);
   ud->timeout_s = timeout_s;
   return 1;
 }
 
-void nm_tcp_server_open(lua_State *L) {
-  static const luaL_Reg methods[] = {
-      {"listen", l_listen}, {"getaddr", l_getaddr}, {"close", l_close}, NM_GC_METHOD,
-      {NULL, NULL}};
-  nm_class(L, NM_TCP_SERVER, methods, l_gc);
+void nm_tcpserver_open(lua_State *L) {
+  static const luaL_Reg methods[] = {{"listen", tcpserver_listen},
+                                     {"getaddr", tcpserver_getaddr},
+                                     {"close", tcpserver_close},
+                                     NM_GC_METHOD,
+                                     {NULL, NULL}};
+  nm_class(L, NM_TCP_SERVER, methods, tcpserver_gc);
 }

@@ -1,4 +1,5 @@
-/* udp.h - UDP sockets, interfaces and multicast (SPEC 7). */
+/* udp.h - UDP sockets (udp_socket.c) and the multicast membership they all
+ * share (multicast.c); docs/modules/net.md, net.udpsocket. */
 #ifndef NM_UDP_H
 #define NM_UDP_H
 
@@ -6,23 +7,24 @@
 
 #define NM_UDP_SOCKET "net.udpsocket"
 
-/* Registers the net.udpsocket metatable. */
-void nm_udp_open(lua_State *L);
+/* Registers the net.udpsocket class. */
+void nm_udpsocket_open(lua_State *L);
 /* Pushes a new UDP socket object. */
-int nm_udp_create(lua_State *L);
+int nm_udpsocket_create(lua_State *L);
 
-/* net.ifinfo(index|name), net.multicastJoin/Leave(if_ip, group) */
-int nm_ifinfo(lua_State *L);
-int nm_multicast_join(lua_State *L);
-int nm_multicast_leave(lua_State *L);
+/* net.multicastJoin/Leave(if_ip, group) (multicast.c) */
+int net_multicastJoin(lua_State *L);
+int net_multicastLeave(lua_State *L);
+/* net.ifinfo(index|name) (ifinfo.c) */
+int net_ifinfo(lua_State *L);
 
-/* ---- between udp_socket.c and iface.c ----
- * Multicast membership is global (SPEC 7): iface.c keeps the list of
- * groups joined and the list of open UDP sockets in ctx->mcast, and applies
- * every membership to every socket, those open at the join and those bound
+/* ---- between udp_socket.c and multicast.c ----
+ * Multicast membership is global (docs/UDP.md): multicast.c keeps the list
+ * of groups joined and the list of open UDP sockets, and applies every
+ * membership to every socket, those open at the join and those bound
  * later.  A UDP socket embeds one of these while it has an OS socket. */
 typedef struct nm_mcast_sock {
-  nm_link link; /* in ctx->mcast's socket list; self-linked when out */
+  nm_link link; /* in the socket list; self-linked when out */
   uv_udp_t *h;
 } nm_mcast_sock;
 

@@ -1,12 +1,12 @@
-/* udp_socket.c - net.udpsocket (SPEC 7): listen, send, receive, close,
- * getaddr, ttl.  Multicast membership and net.ifinfo are in iface.c. */
-#include <errno.h>
+/* udp_socket.c - net.udpsocket (docs/modules/net.md): listen, send,
+ * receive, close, getaddr, ttl, dns.  Multicast membership is in
+ * multicast.c. */
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 
 #include "dns.h"
+#include "sock.h"
 #include "udp.h"
 
 /* Largest UDP payload over IPv4: 65535 - 20 (IP) - 8 (UDP). */
@@ -17,10 +17,9 @@
 
 typedef struct nm_udp nm_udp;
 
-/* The Lua object: a pointer to the state of its current binding. */
+/* The Lua object: its binding to the current OS socket. */
 typedef struct {
-  nm_sock_common c;
-  nm_udp *s;
+  nm_bind b; /* b.state: the nm_udp while bound; first, for sock:dns */
 } nm_udp_ud;
 
 /* One binding, from listen() (or the first send) to the close callback.
@@ -31,7 +30,6 @@ struct nm_udp {
   uv_udp_t h;
   nm_ctx *ctx;
   nm_udp_ud *ud;      /* NULL once detached */
-  int ref;            /* anchor of the Lua object while attached */
   nm_mcast_sock mc;   /* in the global multicast socket list */
   nm_defer sent;      /* fires `sent` for datagrams sent at once */
   unsigned sent_due;  /* how many `sent` calls it owes */
@@ -51,6 +49,9 @@ static int udp_wants(const nm_udp *s, int slot) {
   return s->ud != NULL && nm_cb_isset(s->ud, sizeof *s->ud, slot);
 }
 
+/* The anchor of s's Lua object (LUA_NOREF once detached). */
+static int udp_ref(const nm_udp *s) { return s->ud != NULL ? s->ud->b.ref : LUA_NOREF; }
+
 static nm_udp_ud *check_udp(lua_State *L) {
   return luaL_checkudata(L, 1, NM_UDP_SOCKET);
 }
@@ -64,12 +65,11 @@ static void udp_closed_cb(uv_handle_t *h) {
   free(s);
 }
 
-/* The Lua object lets go of s (no callback reaches Lua any more, SPEC 2)
- * and the handle closes; pending sends are cancelled by libuv. */
+/* The Lua object lets go of s (no callback reaches Lua any more) and the
+ * handle closes; pending sends are cancelled by libuv. */
 static void udp_shut(nm_udp *s) {
-  if (s->ud != NULL) s->ud->s = NULL;
+  if (s->ud != NULL) nm_bind_detach(s->ctx->L, &s->ud->b);
   s->ud = NULL;
-  nm_unanchor(s->ctx->L, &s->ref);
   nm_mcast_detach(&s->mc);
   if (!uv_is_closing((uv_handle_t *)&s->h)) uv_close((uv_handle_t *)&s->h, udp_closed_cb);
 }
@@ -96,18 +96,42 @@ static void recv_cb(uv_udp_t *h, ssize_t n, const uv_buf_t *buf,
   (void)flags;
   if (n < 0 || addr == NULL) return; /* error, nothing more, end of a batch */
   datagram d = {buf->base, (size_t)n, addr};
-  nm_emit(s->ctx, s->ref, NM_CB_RECEIVE, 0, push_datagram, &d);
+  nm_emit(s->ctx, udp_ref(s), NM_CB_RECEIVE, 0, push_datagram, &d);
 }
 
 /* Under load, datagrams arrive in batches of up to NM_UDP_BATCH per
  * system call instead of one each (UV_UDP_RECVMMSG), which saves about
- * 15 % of the CPU time of a UDP echo.  One batch buffer per loop;
- * only the pages datagrams land on are touched.  Without it (out of
- * memory), datagrams are read one by one into the loop's read buffer. */
+ * 15 % of the CPU time of a UDP echo.  One batch buffer per loop
+ * (ctx->state[NM_STATE_UDP], from the first bind); only the pages
+ * datagrams land on are touched.  Without it (out of memory), datagrams
+ * are read one by one into the loop's read buffer. */
+typedef struct udp_loop {
+  nm_obj obj;
+  nm_ctx *ctx;
+  char buf[NM_UDP_BATCH * 65536];
+} udp_loop;
+
+static void udp_loop_kill(nm_obj *o) {
+  udp_loop *u = nm_container_of(o, udp_loop, obj);
+  nm_obj_unregister(&u->obj);
+  u->ctx->state[NM_STATE_UDP] = NULL;
+  free(u);
+}
+
+static void udp_loop_get(nm_ctx *ctx) {
+  if (ctx->state[NM_STATE_UDP] != NULL) return;
+  udp_loop *u = malloc(sizeof *u);
+  if (u == NULL) return;
+  u->ctx = ctx;
+  nm_obj_register(ctx, &u->obj, udp_loop_kill);
+  ctx->state[NM_STATE_UDP] = u;
+}
+
 static void udp_alloc_cb(uv_handle_t *h, size_t hint, uv_buf_t *buf) {
   nm_ctx *ctx = h->loop->data;
-  if (ctx->udpbuf != NULL)
-    *buf = uv_buf_init(ctx->udpbuf, NM_UDP_BATCH * 65536);
+  udp_loop *u = ctx->state[NM_STATE_UDP];
+  if (u != NULL)
+    *buf = uv_buf_init(u->buf, sizeof u->buf);
   else
     nm_readbuf_alloc_cb(h, hint, buf);
 }
@@ -119,9 +143,8 @@ static int udp_bind(lua_State *L, nm_udp_ud *ud, const struct sockaddr_in *sa) {
   nm_udp *s = calloc(1, sizeof *s);
   if (s == NULL) return UV_ENOMEM;
   s->ctx = ctx;
-  s->ref = LUA_NOREF;
   nm_list_init(&s->mc.link);
-  if (ctx->udpbuf == NULL) ctx->udpbuf = malloc(NM_UDP_BATCH * 65536);
+  udp_loop_get(ctx);
   int rc = uv_udp_init_ex(&ctx->loop, &s->h, AF_INET | UV_UDP_RECVMMSG);
   if (rc != 0) {
     free(s);
@@ -129,7 +152,7 @@ static int udp_bind(lua_State *L, nm_udp_ud *ud, const struct sockaddr_in *sa) {
   }
   s->h.data = s;
   nm_obj_register(ctx, &s->obj, udp_kill);
-  rc = uv_udp_set_broadcast(&s->h, 1); /* SPEC 7: broadcast is allowed */
+  rc = uv_udp_set_broadcast(&s->h, 1); /* broadcast is allowed (docs/modules/net.md) */
   if (rc == 0) rc = nm_mcast_attach(ctx, &s->mc, &s->h);
   if (rc == 0) rc = uv_udp_bind(&s->h, (const struct sockaddr *)sa, 0);
   if (rc == 0) rc = uv_udp_recv_start(&s->h, udp_alloc_cb, recv_cb);
@@ -138,8 +161,7 @@ static int udp_bind(lua_State *L, nm_udp_ud *ud, const struct sockaddr_in *sa) {
     return rc;
   }
   s->ud = ud;
-  ud->s = s;
-  s->ref = nm_anchor(L, 1);
+  nm_bind_attach(L, 1, &ud->b, s);
   return 0;
 }
 
@@ -152,7 +174,7 @@ static void sent_defer_cb(nm_defer *d) {
   s->sent_queued = 0;
   /* Re-fetch each time: a callback may close the socket or replace itself. */
   while (n-- > 0 && udp_wants(s, NM_CB_SENT) &&
-         nm_emit(s->ctx, s->ref, NM_CB_SENT, 0, NULL, NULL)) {
+         nm_emit(s->ctx, udp_ref(s), NM_CB_SENT, 0, NULL, NULL)) {
   }
 }
 
@@ -172,7 +194,7 @@ static void send_cb(uv_udp_send_t *req, int status) {
   nm_ctx *ctx = s->ctx;
   if (!ctx->closed) luaL_unref(ctx->L, LUA_REGISTRYINDEX, w->strref);
   free(w);
-  if (status == 0 && udp_wants(s, NM_CB_SENT)) nm_emit(ctx, s->ref, NM_CB_SENT, 0, NULL, NULL);
+  if (status == 0 && udp_wants(s, NM_CB_SENT)) nm_emit(ctx, udp_ref(s), NM_CB_SENT, 0, NULL, NULL);
 }
 
 /* Hands the string at index idx to the kernel, or to libuv's queue when
@@ -202,40 +224,35 @@ static int udp_transmit(lua_State *L, nm_udp *s, int idx, const struct sockaddr_
 }
 
 /* udp:send(port, ip, data[, fn]) */
-static int l_send(lua_State *L) {
+static int udpsocket_send(lua_State *L) {
   nm_udp_ud *ud = check_udp(L);
   int port = nm_checkport(L, 2);
   if (port == 0) return luaL_error(L, "need port");
+  struct in_addr ip;
+  const char *ips = lua_type(L, 3) == LUA_TSTRING ? lua_tostring(L, 3) : "";
+  if (nm_parse_ip4(ips, &ip) != 0) return luaL_error(L, "invalid IP address");
   struct sockaddr_in to;
-  memset(&to, 0, sizeof to);
-  to.sin_family = AF_INET;
-  to.sin_port = htons((uint16_t)port);
-  const char *ip = lua_type(L, 3) == LUA_TSTRING ? lua_tostring(L, 3) : "";
-  if (nm_parse_ip4(ip, &to.sin_addr) != 0) return luaL_error(L, "invalid IP address");
+  nm_sockaddr4(&to, ip, port);
   size_t len;
   luaL_checklstring(L, 4, &len);
   if (len == 0) return luaL_error(L, "no data to send");
   if (len > NM_UDP_MAX)
     return luaL_error(L, "datagram too large (%d bytes at most)", NM_UDP_MAX);
-  int t = lua_type(L, 5);
-  if (t != LUA_TNONE && t != LUA_TNIL && t != LUA_TFUNCTION)
-    return luaL_error(L, "invalid callback function");
+  int fn = nm_optcallback(L, 5);
 
   int bound_here = 0, rc = 0;
-  if (ud->s == NULL) { /* first bound to an ephemeral port (SPEC 7) */
+  if (ud->b.state == NULL) { /* first bound to an ephemeral port */
     struct sockaddr_in any;
-    memset(&any, 0, sizeof any);
-    any.sin_family = AF_INET;
-    any.sin_addr.s_addr = htonl(INADDR_ANY);
+    nm_sockaddr4(&any, (struct in_addr){htonl(INADDR_ANY)}, 0);
     rc = udp_bind(L, ud, &any);
     bound_here = 1;
   }
-  if (rc == 0) rc = udp_transmit(L, ud->s, 4, &to);
+  if (rc == 0) rc = udp_transmit(L, ud->b.state, 4, &to);
   if (rc != 0) {
-    if (bound_here && ud->s != NULL) udp_shut(ud->s); /* no side effect */
+    if (bound_here && ud->b.state != NULL) udp_shut(ud->b.state); /* no side effect */
     return nm_raise_uv(L, rc);
   }
-  if (t == LUA_TFUNCTION) {
+  if (fn) {
     lua_pushvalue(L, 5);
     nm_cb_set(L, 1, NM_CB_SENT);
   }
@@ -245,94 +262,67 @@ static int l_send(lua_State *L) {
 /* ---- Lua methods ---- */
 
 /* udp:listen([port][, ip]) */
-static int l_listen(lua_State *L) {
+static int udpsocket_listen(lua_State *L) {
   nm_udp_ud *ud = check_udp(L);
-  int i = 2, port = 0;
   struct sockaddr_in sa;
-  memset(&sa, 0, sizeof sa);
-  sa.sin_family = AF_INET;
-  sa.sin_addr.s_addr = htonl(INADDR_ANY);
-  if (nm_isnumber(L, i)) port = nm_checkport(L, i++); /* "8266" too, as lua_isnumber */
-  else if (lua_isnil(L, i)) i++; /* listen(nil, ip) */
-  if (lua_type(L, i) == LUA_TSTRING) {
-    if (nm_parse_ip4(lua_tostring(L, i), &sa.sin_addr) != 0)
-      return luaL_error(L, "invalid IP address");
-  } else if (!lua_isnoneornil(L, i)) {
+  int i = nm_check_listen_addr(L, 2, &sa);
+  int ip_at = nm_isnumber(L, 2) || lua_isnil(L, 2) ? 3 : 2;
+  if (i == ip_at && !lua_isnoneornil(L, i)) /* neither an ip nor nil where the ip goes */
     return luaL_argerror(L, i, "port or IP address expected");
-  }
-  if (ud->s != NULL) return luaL_error(L, "already listening");
-  sa.sin_port = htons((uint16_t)port);
+  if (ud->b.state != NULL) return luaL_error(L, "already listening");
   int rc = udp_bind(L, ud, &sa);
   if (rc != 0) return nm_raise_uv(L, rc);
   return 0;
 }
 
-static int l_on(lua_State *L) {
+static int udpsocket_on(lua_State *L) {
   static const char *const names[] = {"receive", "sent", "dns", NULL};
   static const int slots[] = {NM_CB_RECEIVE, NM_CB_SENT, NM_CB_DNS};
   check_udp(L);
   return nm_cb_on(L, names, slots);
 }
 
-static int l_close(lua_State *L) {
+static int udpsocket_close(lua_State *L) {
   nm_udp_ud *ud = check_udp(L);
-  if (ud->s == NULL) return luaL_error(L, "not connected");
-  ud->c.epoch++;
-  udp_shut(ud->s);
+  if (ud->b.state == NULL) return luaL_error(L, "not connected");
+  ud->b.epoch++;
+  udp_shut(ud->b.state);
   return 0;
 }
 
-static int l_getaddr(lua_State *L) {
-  nm_udp_ud *ud = check_udp(L);
-  struct sockaddr_storage ss;
-  int len = sizeof ss;
-  int ok = ud->s != NULL && uv_udp_getsockname(&ud->s->h, (struct sockaddr *)&ss, &len) == 0;
-  return nm_push_sockaddr(L, ok ? (struct sockaddr *)&ss : NULL);
+static int udpsocket_getaddr(lua_State *L) {
+  nm_udp *s = check_udp(L)->b.state;
+  return nm_sock_name(L, s != NULL ? (uv_handle_t *)&s->h : NULL, 0);
 }
 
-/* Sets an IPPROTO_IP option of fd, or raises. */
-static void set_ipopt(lua_State *L, uv_os_fd_t fd, int opt, int v) {
-  if (setsockopt(fd, IPPROTO_IP, opt, &v, sizeof v) != 0)
-    nm_raise_uv(L, uv_translate_sys_error(errno));
+/* udp:ttl([n]): the unicast TTL, and the multicast TTL with it. */
+static int udpsocket_ttl(lua_State *L) {
+  nm_udp *s = check_udp(L)->b.state;
+  return nm_sock_ttl(L, s != NULL ? (uv_handle_t *)&s->h : NULL, 1);
 }
 
-/* udp:ttl([n]): the unicast TTL, and the multicast TTL with it (SPEC 7). */
-static int l_ttl(lua_State *L) {
-  nm_udp_ud *ud = check_udp(L);
-  uv_os_fd_t fd;
-  if (ud->s == NULL || uv_fileno((uv_handle_t *)&ud->s->h, &fd) != 0)
-    return luaL_error(L, "socket is not open/bound yet");
-  int ttl;
-  if (!lua_isnoneornil(L, 2)) {
-    ttl = (int)nm_checkrange(L, 2, 1, 255);
-    set_ipopt(L, fd, IP_MULTICAST_TTL, ttl);
-    set_ipopt(L, fd, IP_TTL, ttl);
-  } else {
-    socklen_t len = sizeof ttl;
-    if (getsockopt(fd, IPPROTO_IP, IP_TTL, &ttl, &len) != 0)
-      return nm_raise_uv(L, uv_translate_sys_error(errno));
-  }
-  lua_pushinteger(L, ttl);
-  return 1;
+static int udpsocket_dns(lua_State *L) {
+  check_udp(L);
+  return nm_sock_dns(L);
 }
 
-static int l_gc(lua_State *L) {
+static int udpsocket_gc(lua_State *L) {
   nm_udp_ud *ud = lua_touserdata(L, 1);
   /* Only reached with a state at lua_close: a bound socket is anchored. */
-  if (ud->s != NULL) udp_shut(ud->s);
+  if (ud->b.state != NULL) udp_shut(ud->b.state);
   return 0;
 }
 
-int nm_udp_create(lua_State *L) {
+int nm_udpsocket_create(lua_State *L) {
   nm_ctx_get(L);
   nm_obj_new(L, sizeof(nm_udp_ud), NM_UDP_SOCKET);
   return 1;
 }
 
-void nm_udp_open(lua_State *L) {
+void nm_udpsocket_open(lua_State *L) {
   static const luaL_Reg methods[] = {
-      {"listen", l_listen}, {"send", l_send},   {"on", l_on},
-      {"close", l_close},   {"getaddr", l_getaddr}, {"ttl", l_ttl},
-      {"dns", nm_sock_dns}, NM_GC_METHOD, {NULL, NULL}};
-  nm_class(L, NM_UDP_SOCKET, methods, l_gc);
+      {"listen", udpsocket_listen},   {"send", udpsocket_send}, {"on", udpsocket_on},
+      {"close", udpsocket_close},     {"getaddr", udpsocket_getaddr},
+      {"ttl", udpsocket_ttl},         {"dns", udpsocket_dns},   NM_GC_METHOD, {NULL, NULL}};
+  nm_class(L, NM_UDP_SOCKET, methods, udpsocket_gc);
 }

@@ -1,5 +1,6 @@
-/* main.c - the netmcu runtime (SPEC 9): runs a script with every module as
- * a global, then the event loop, the way the firmware runs init.lua. */
+/* main.c - the netmcu runtime (docs/runtime.md): runs a script with every
+ * module as a global, then the event loop, the way the firmware runs
+ * init.lua. */
 #include <malloc.h>
 #include <signal.h>
 #include <stdio.h>

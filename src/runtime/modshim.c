@@ -10,7 +10,7 @@
 #define NM_STR2(a) #a
 #define NM_STR(a) NM_STR2(a)
 
-int NM_CAT(luaopen_, NM_SHIM_NAME)(lua_State *L);
+__attribute__((visibility("default"))) int NM_CAT(luaopen_, NM_SHIM_NAME)(lua_State *L);
 
 int NM_CAT(luaopen_, NM_SHIM_NAME)(lua_State *L) {
   lua_getglobal(L, "require");

@@ -38,7 +38,7 @@ T.test("ESP8266 timeout: a request to a silent server starts", function(done)
     slow.code, slow.body, slow.headers, slow.t = code, body, headers, now() - slow.t0
   end)
   done()
-end)
+end, nil, 1) -- the request, finished by the last test
 
 -- ---- ESP8266 forms ----
 T.test("constants", function(done)

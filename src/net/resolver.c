@@ -1,26 +1,71 @@
-/* dns_ares.c - c-ares driven by the libuv loop, the way Node.js does it:
+/* resolver.c - c-ares driven by the libuv loop, the way Node.js does it:
  * c-ares reports each socket it wants watched through its socket-state
  * callback, a uv_poll_t per socket hands readiness back with
  * ares_process_fd, and one timer per channel, re-armed from ares_timeout(),
  * drives retries.  No threads, no blocking getaddrinfo.
  *
  * Answers are always delivered through the context's deferred-call queue:
- * SPEC 1 wants no synchronous callback (c-ares answers literals and hosts
+ * callbacks are never synchronous (c-ares answers literals and hosts
  * file names before ares_gethostbyname returns), and Lua then never runs
  * inside a c-ares frame, so Lua may change servers from any callback.
  *
  * c-ares 1.18 refuses to change the servers of a channel with queries in
  * flight, so a server change retires the busy channel: it finishes what it
  * has, then closes, while new lookups go to a fresh channel.  (Node.js
- * refuses the change instead; NodeMCU scripts expect it to just work.) */
+ * refuses the change instead; NodeMCU scripts expect it to just work.)
+ *
+ * The resolver also owns its configuration: the two servers of
+ * net.dns.setdnsserver and the resolv.conf they default to. */
 #include <arpa/inet.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 #include <ares.h>
 
-#include "dns_impl.h"
+#include "dns.h"
+
+/* Every try waits NM_DNS_TIMEOUT_MS, doubled on each round over the
+ * servers, and c-ares makes NM_DNS_TRIES rounds: with both servers silent
+ * a lookup fails after 2 * 1.25 * (1 + 2) = 7.5 s, inside the 10 s that
+ * docs/modules/net.md promises. */
+#define NM_DNS_TIMEOUT_MS 1250
+#define NM_DNS_TRIES 2
+
+/* A server as set: the text exactly as given, and what it means. */
+typedef struct nm_dns_server {
+  char text[24];   /* "a.b.c.d" or "a.b.c.d:port"; "" when not set */
+  struct in_addr addr;
+  uint16_t port;   /* 53 unless given */
+} nm_dns_server;
+
+typedef struct nm_chan nm_chan;
+
+/* The resolver of one context (ctx->state[NM_STATE_DNS]), created on
+ * first use. */
+typedef struct nm_dns {
+  nm_obj obj;
+  nm_ctx *ctx;
+  nm_chan *cur;            /* channel for new lookups; NULL until needed */
+  nm_link chans;           /* every open channel: cur and retired ones */
+  nm_dns_server servers[2];
+  char *resolv_conf;       /* the resolv.conf this resolver read */
+} nm_dns;
+
+struct nm_dns_req {
+  nm_defer defer;          /* queued once the answer is known */
+  nm_ctx *ctx;
+  nm_chan *ch;             /* the channel, while c-ares holds the request */
+  nm_dns_cb cb;
+  void *arg;
+  int status;
+  struct in_addr addr;
+  uint8_t in_ares;         /* c-ares has not called back yet */
+  uint8_t queued;          /* defer is in the context's queue */
+  uint8_t cancelled;       /* c-ares still holds it; freed when it calls back */
+  uint8_t localhost;       /* RFC 6761 name: 127.0.0.1 if the hosts file lacks it */
+};
 
 struct nm_chan {
   nm_link link;          /* in dns->chans */
@@ -206,7 +251,8 @@ static void chan_close(nm_chan *ch) {
   uv_close((uv_handle_t *)&ch->timer, chan_closed_cb);
 }
 
-void nm_dns_servers_changed(nm_dns *dns) {
+/* dns->servers changed: lookups started from now on use the new ones. */
+static void servers_changed(nm_dns *dns) {
   nm_chan *ch = dns->cur;
   if (ch == NULL) return; /* the next channel reads dns->servers */
   if (ch->inflight == 0) {
@@ -219,11 +265,60 @@ void nm_dns_servers_changed(nm_dns *dns) {
   if (ch->live == 0) chan_close(ch); /* only cancelled requests left */
 }
 
+/* ---- servers ---- */
+
+/* Only a decimal port 1-65535, nothing around it. */
+static int parse_port(const char *s, uint16_t *out) {
+  unsigned long v = 0;
+  size_t n = strlen(s);
+  if (n == 0 || n > 5 || strspn(s, "0123456789") != n) return -1;
+  v = strtoul(s, NULL, 10);
+  if (v == 0 || v > 65535) return -1;
+  *out = (uint16_t)v;
+  return 0;
+}
+
+/* Parses "a.b.c.d" or "a.b.c.d:port" (not 0.0.0.0, port 1-65535). */
+static int parse_server(const char *s, nm_dns_server *out) {
+  char host[INET_ADDRSTRLEN];
+  size_t len = strlen(s);
+  const char *colon = strchr(s, ':');
+  size_t hlen = colon != NULL ? (size_t)(colon - s) : len;
+  if (len >= sizeof out->text || hlen >= sizeof host) return -1;
+  memcpy(host, s, hlen);
+  host[hlen] = '\0';
+  nm_dns_server srv;
+  memset(&srv, 0, sizeof srv);
+  srv.port = 53;
+  if (nm_parse_ip4(host, &srv.addr) != 0 || srv.addr.s_addr == 0) return -1;
+  if (colon != NULL && parse_port(colon + 1, &srv.port) != 0) return -1;
+  memcpy(srv.text, s, len + 1);
+  *out = srv;
+  return 0;
+}
+
+/* As the C library reads it: "nameserver ADDR" lines, in order.  Entries
+ * that are not IPv4 (IPv6 servers) are skipped: netmcu speaks IPv4. */
+static void read_resolv_conf(const char *path, nm_dns_server servers[2]) {
+  FILE *f = fopen(path, "r");
+  if (f == NULL) return;
+  char line[512];
+  int n = 0;
+  while (n < 2 && fgets(line, sizeof line, f) != NULL) {
+    char key[16], val[64];
+    if (sscanf(line, " %15s %63s", key, val) != 2 || strcmp(key, "nameserver") != 0) continue;
+    if (strchr(val, ':') == NULL && parse_server(val, &servers[n]) == 0) n++;
+  }
+  fclose(f);
+}
+
 /* ---- the resolver of a context ---- */
 
 static void dns_kill(nm_obj *o);
 
-nm_dns *nm_dns_get(nm_ctx *ctx) {
+/* The resolver of ctx, created (servers read from resolv.conf) on first
+ * use; NULL only when out of memory. */
+static nm_dns *dns_get(nm_ctx *ctx) {
   if (ctx->state[NM_STATE_DNS] != NULL) return ctx->state[NM_STATE_DNS];
   nm_dns *dns = calloc(1, sizeof *dns);
   if (dns == NULL) return NULL;
@@ -236,31 +331,20 @@ nm_dns *nm_dns_get(nm_ctx *ctx) {
   }
   dns->ctx = ctx;
   nm_list_init(&dns->chans);
-  nm_list_init(&dns->reqs);
-  nm_dns_read_resolv_conf(dns->resolv_conf, dns->servers);
+  read_resolv_conf(dns->resolv_conf, dns->servers);
   nm_obj_register(ctx, &dns->obj, dns_kill);
   ctx->state[NM_STATE_DNS] = dns;
   return dns;
 }
 
-/* Shutdown: no Lua is called.  Requests of dns.c drop their anchor and are
- * freed; a request of another owner (connect) stays allocated, detached,
- * until that owner's own kill cancels it. */
+/* Shutdown: the channels close (c-ares calls back every request in flight
+ * with ARES_EDESTRUCTION, which host_cb leaves alone); each request stays
+ * allocated until its owner's kill cancels it (dns.h). */
 static void dns_kill(nm_obj *o) {
   nm_dns *dns = nm_container_of(o, nm_dns, obj);
-  nm_ctx *ctx = dns->ctx;
+  nm_obj_unregister(&dns->obj);
   while (!nm_list_empty(&dns->chans)) chan_close(nm_container_of(dns->chans.next, nm_chan, link));
-  while (!nm_list_empty(&dns->reqs)) {
-    nm_dns_req *r = nm_container_of(dns->reqs.next, nm_dns_req, link);
-    nm_list_remove(&r->link);
-    if (r->queued) nm_defer_cancel(ctx, &r->defer);
-    r->queued = 0;
-    if (r->ref != LUA_NOREF) {
-      nm_unanchor(ctx->L, &r->ref);
-      free(r);
-    }
-  }
-  ctx->state[NM_STATE_DNS] = NULL;
+  dns->ctx->state[NM_STATE_DNS] = NULL;
   ares_library_cleanup();
   free(dns->resolv_conf);
   free(dns);
@@ -271,7 +355,6 @@ static void dns_kill(nm_obj *o) {
 static void req_deliver_cb(nm_defer *d) {
   nm_dns_req *r = nm_container_of(d, nm_dns_req, defer);
   r->queued = 0;
-  nm_list_remove(&r->link); /* a shutdown inside cb must not see it */
   r->cb(r->arg, r->status, r->status == 0 ? &r->addr : NULL);
   free(r);
 }
@@ -333,15 +416,13 @@ static void req_start(nm_dns *dns, nm_dns_req *r, const char *name) {
 }
 
 nm_dns_req *nm_dns_lookup(nm_ctx *ctx, const char *name, nm_dns_cb cb, void *arg) {
-  nm_dns *dns = nm_dns_get(ctx);
+  nm_dns *dns = dns_get(ctx);
   if (dns == NULL) return NULL;
   nm_dns_req *r = calloc(1, sizeof *r);
   if (r == NULL) return NULL;
   r->ctx = ctx;
   r->cb = cb;
   r->arg = arg;
-  r->ref = LUA_NOREF;
-  nm_list_append(&dns->reqs, &r->link);
   if (nm_parse_ip4(name, &r->addr) == 0)
     req_finish(r, 0);
   else
@@ -351,7 +432,6 @@ nm_dns_req *nm_dns_lookup(nm_ctx *ctx, const char *name, nm_dns_cb cb, void *arg
 
 void nm_dns_cancel(nm_dns_req *r) {
   if (r->queued) nm_defer_cancel(r->ctx, &r->defer);
-  nm_list_remove(&r->link);
   if (!r->in_ares) {
     free(r);
     return;
@@ -364,4 +444,26 @@ void nm_dns_cancel(nm_dns_req *r) {
     chan_close(ch);
   else
     chan_update_ref(ch);
+}
+
+/* ---- configuration ---- */
+
+int nm_dns_server_ok(const char *text) {
+  nm_dns_server srv;
+  return parse_server(text, &srv) == 0;
+}
+
+const char *nm_dns_getserver(nm_ctx *ctx, int i) {
+  nm_dns *dns = dns_get(ctx);
+  return dns != NULL ? dns->servers[i].text : NULL;
+}
+
+int nm_dns_setserver(nm_ctx *ctx, int i, const char *text) {
+  nm_dns_server srv;
+  if (parse_server(text, &srv) != 0) return UV_EINVAL;
+  nm_dns *dns = dns_get(ctx);
+  if (dns == NULL) return UV_ENOMEM;
+  dns->servers[i] = srv;
+  servers_changed(dns);
+  return 0;
 }
