@@ -100,7 +100,8 @@ void nm_obj_unregister(nm_obj *o) { nm_list_remove(&o->link); }
 void nm_readbuf_alloc_cb(uv_handle_t *h, size_t hint, uv_buf_t *buf) {
   nm_ctx *ctx = h->loop->data;
   (void)hint;
-  *buf = uv_buf_init(ctx->readbuf, sizeof ctx->readbuf);
+  buf->base = ctx->readbuf; /* not uv_buf_init: a library call per read */
+  buf->len = sizeof ctx->readbuf;
 }
 
 /* ---- deferred calls ---- */

@@ -186,8 +186,14 @@ void nm_cb_clear(lua_State *L, int idx);
 /* obj:on(name, fn|nil) with the given event names and slots. */
 int nm_cb_on(lua_State *L, const char *const names[], const int slots[]);
 /* An optional callback argument: 1 for a function, 0 for none or nil;
- * anything else raises "invalid callback function". */
-int nm_optcallback(lua_State *L, int idx);
+ * anything else raises "invalid callback function".  (Inline: sends take
+ * one.) */
+int nm_optcallback_fail(lua_State *L);
+static inline int nm_optcallback(lua_State *L, int idx) {
+  int t = lua_type(L, idx);
+  if (t == LUA_TFUNCTION) return 1;
+  return t == LUA_TNONE || t == LUA_TNIL ? 0 : nm_optcallback_fail(L);
+}
 
 /* Anchoring: a registry reference to the object at idx while it is active
  * (docs/INTERNALS.md).  nm_anchor returns the reference; nm_unanchor drops it. */

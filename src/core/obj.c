@@ -234,12 +234,7 @@ void nm_bind_detach(lua_State *L, nm_bind *b) {
   nm_unanchor(L, &ref);
 }
 
-int nm_optcallback(lua_State *L, int idx) {
-  int t = lua_type(L, idx);
-  if (t == LUA_TFUNCTION) return 1;
-  if (t != LUA_TNONE && t != LUA_TNIL) luaL_error(L, "invalid callback function");
-  return 0;
-}
+int nm_optcallback_fail(lua_State *L) { return luaL_error(L, "invalid callback function"); }
 
 /* ---- argument checks ---- */
 

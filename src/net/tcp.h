@@ -147,10 +147,11 @@ nm_tcp *nm_tcp_new(nm_ctx *ctx, nm_tcp_user *u);
 int nm_tcp_connect(nm_tcp *s, const char *host, uint16_t port);
 /* One send: `sent` fires once all n bytes are with the kernel.  Bytes the
  * kernel does not take at once are queued, in order, without limit:
- * nm_tcp_send copies them; nm_tcp_send_lua keeps a reference to the Lua
- * string at idx instead.  Returns 0 or a libuv error (nothing sent). */
+ * nm_tcp_send copies them; nm_tcp_send_lua, given the bytes p, n of the
+ * Lua string at idx, keeps a reference to the string instead.  Returns 0
+ * or a libuv error (nothing sent). */
 int nm_tcp_send(nm_tcp *s, const char *p, size_t n);
-int nm_tcp_send_lua(nm_tcp *s, lua_State *L, int idx);
+int nm_tcp_send_lua(nm_tcp *s, lua_State *L, int idx, const char *p, size_t n);
 /* Stop / resume reading from the kernel (TCP flow control pushes back). */
 void nm_tcp_hold(nm_tcp *s);
 void nm_tcp_unhold(nm_tcp *s);

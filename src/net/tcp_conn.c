@@ -44,7 +44,7 @@ _Static_assert(sizeof(nm_tcp) - sizeof(uv_tcp_t) <= 96, "nm_tcp grew");
 static void tcp_closed_cb(uv_handle_t *h);
 static void tcp_kill(nm_obj *o);
 
-static void tcp_touch(nm_tcp *s) {
+static inline void tcp_touch(nm_tcp *s) {
   if (s->accepted && s->idle != NULL) nm_inactivity_touch(s->idle, &s->tmo);
 }
 
@@ -397,12 +397,14 @@ static void write_cb(uv_write_t *req, int status) {
 
 /* Writes n bytes at p, completing `sends` sends.  They stay valid until
  * written through the Lua string at idx of L (when L is set) or because
- * they are the malloc'd block owned, which this takes in any case. */
-static int tcp_write(nm_tcp *s, const char *p, size_t n, unsigned sends, lua_State *L, int idx,
-                     char *owned) {
+ * they are the malloc'd block owned, which this takes in any case.
+ * Inlined into the Lua send, the hot path. */
+static inline __attribute__((always_inline)) int tcp_write(nm_tcp *s, const char *p, size_t n,
+                                                           unsigned sends, lua_State *L, int idx,
+                                                           char *owned) {
   tcp_loop *q = nm_tcp_ctx(s)->state[NM_STATE_TCP];
-  nm_wreq *w = q == NULL ? NULL : q->spare != NULL ? q->spare : malloc(sizeof *w);
-  if (w == NULL) {
+  nm_wreq *w = q != NULL ? q->spare : NULL;
+  if (w == NULL && (q == NULL || (w = malloc(sizeof *w)) == NULL)) {
     free(owned);
     return UV_ENOMEM;
   }
@@ -415,8 +417,10 @@ static int tcp_write(nm_tcp *s, const char *p, size_t n, unsigned sends, lua_Sta
   w->next = NULL;
   int k = s->phase == NM_CONNECTED ? uv_try_write((uv_stream_t *)&s->h, &w->buf, 1) : UV_EAGAIN;
   if (k > 0 && (size_t)k == n) { /* all with the kernel already */
-    free(owned);
-    w->owned = NULL;
+    if (owned != NULL) {
+      free(owned);
+      w->owned = NULL;
+    }
     q->spare = w;
     sent_later(q, s, sends);
     return 0;
@@ -451,9 +455,7 @@ int nm_tcp_write(nm_tcp *s, char *p, size_t n, unsigned sends) {
   return tcp_write(s, p, n, sends, NULL, 0, p);
 }
 
-int nm_tcp_send_lua(nm_tcp *s, lua_State *L, int idx) {
-  size_t n;
-  const char *p = lua_tolstring(L, idx, &n);
+int nm_tcp_send_lua(nm_tcp *s, lua_State *L, int idx, const char *p, size_t n) {
   int rc = s->filter != NULL ? s->filter->ops->send(s, p, n) : tcp_write(s, p, n, 1, L, idx, NULL);
   if (rc == 0) tcp_touch(s);
   return rc;
@@ -467,7 +469,7 @@ int nm_tcp_send(nm_tcp *s, const char *p, size_t n) {
     char *copy = malloc(n > 0 ? n : 1);
     if (copy == NULL) return UV_ENOMEM;
     memcpy(copy, p, n);
-    rc = tcp_write(s, copy, n, 1, NULL, 0, copy);
+    rc = nm_tcp_write(s, copy, n, 1);
   }
   if (rc == 0) tcp_touch(s);
   return rc;
