@@ -133,7 +133,8 @@ enum nm_slot {
 
 /* Registers the metatable of an object type: methods, __gc, a __tostring
  * that shows tname and the address.  gc gets only objects of this type
- * (others raise, as with luaL_checkudata): scripts can reach it. */
+ * (others raise, as with luaL_checkudata): scripts can reach it.  Each
+ * method gets the metatable as upvalue 1 (a cheap type check). */
 void nm_class(lua_State *L, const char *tname, const luaL_Reg *methods, lua_CFunction gc);
 /* In methods: obj:__gc(), as the firmware's method tables have it (its
  * lua_modules/ftp calls server:__gc()): runs gc, then drops the object's

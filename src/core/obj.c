@@ -44,10 +44,14 @@ void nm_class(lua_State *L, const char *tname, const luaL_Reg *methods, lua_CFun
     lua_setfield(L, -2, "__name");
     lua_newtable(L);
     for (const luaL_Reg *m = methods; m->name != NULL; m++) {
-      if (m->func == NULL)
+      if (m->func == NULL) {
         push_gc(L, tname, gc, class_delete);
-      else
-        lua_pushcfunction(L, m->func);
+      } else {
+        /* The metatable as upvalue 1: a method can check its object with
+         * one pointer compare instead of luaL_checkudata's lookup by name. */
+        lua_pushvalue(L, -2);
+        lua_pushcclosure(L, m->func, 1);
+      }
       lua_setfield(L, -2, m->name);
     }
     lua_setfield(L, -2, "__index");

@@ -244,10 +244,5 @@ void nm_tcpsocket_open(lua_State *L) {
                                      {"dns", tcpsocket_dns},         {"ttl", tcpsocket_ttl},
                                      {"getpeer", tcpsocket_getpeer}, {"getaddr", tcpsocket_getaddr},
                                      NM_GC_METHOD,                   {NULL, NULL}};
-  nm_class(L, NM_TCP_SOCKET, methods, tcpsocket_gc);
-  luaL_getmetatable(L, NM_TCP_SOCKET);
-  lua_getfield(L, -1, "__index");
-  lua_pushvalue(L, -2);
-  nm_setfuncs(L, methods, 1); /* again, as closures over the metatable */
-  lua_pop(L, 2);
+  nm_class(L, NM_TCP_SOCKET, methods, tcpsocket_gc); /* closures over the metatable */
 }
