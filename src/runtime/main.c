@@ -23,8 +23,9 @@ static const char *progname = "netmcu";
 static void usage(FILE *f) {
   fprintf(f,
           "usage: %s [options] [script [args...]]\n"
-          "Runs a NodeMCU Lua script with the net, tmr and node modules on this\nhost, "
-          "then serves events until nothing is active.\n"
+          "Runs a NodeMCU Lua script with every netmcu module (net, tmr, node,\n"
+          "file, wifi, ...) as a global on this host, then serves events until\n"
+          "nothing is active.\n"
           "  -e chunk  run the string chunk before the script\n"
           "  -         read the script from standard input\n"
           "  -v        print the version and exit\n"
