@@ -133,9 +133,13 @@ enum nm_slot {
 
 /* Registers the metatable of an object type: methods, __gc, a __tostring
  * that shows tname and the address.  gc gets only objects of this type
- * (others raise, as with luaL_checkudata): scripts can reach it.  Each
- * method gets the metatable as upvalue 1 (a cheap type check). */
+ * (others raise, as with luaL_checkudata): scripts can reach it. */
 void nm_class(lua_State *L, const char *tname, const luaL_Reg *methods, lua_CFunction gc);
+/* Registers the methods of class tname again as closures over its
+ * metatable (upvalue 1), for a hot class whose methods check their object
+ * with one pointer compare instead of luaL_checkudata's lookup by name.
+ * (Light functions elsewhere: luaL_argerror names them from the module.) */
+void nm_class_upvalue(lua_State *L, const char *tname, const luaL_Reg *methods);
 /* In methods: obj:__gc(), as the firmware's method tables have it (its
  * lua_modules/ftp calls server:__gc()): runs gc, then drops the object's
  * callbacks (nm_cb_clear).  gc must leave the object closed and usable,

@@ -38,20 +38,28 @@ static void push_gc(lua_State *L, const char *tname, lua_CFunction gc, lua_CFunc
   lua_pushcclosure(L, f, 2);
 }
 
+void nm_class_upvalue(lua_State *L, const char *tname, const luaL_Reg *methods) {
+  luaL_getmetatable(L, tname);
+  lua_getfield(L, -1, "__index");
+  for (const luaL_Reg *m = methods; m->name != NULL; m++) {
+    if (m->func == NULL) continue; /* obj:__gc(), made by nm_class */
+    lua_pushvalue(L, -2);
+    lua_pushcclosure(L, m->func, 1);
+    lua_setfield(L, -2, m->name);
+  }
+  lua_pop(L, 2);
+}
+
 void nm_class(lua_State *L, const char *tname, const luaL_Reg *methods, lua_CFunction gc) {
   if (luaL_newmetatable(L, tname)) {
     lua_pushstring(L, tname); /* 5.1 and 5.2 do not set __name themselves */
     lua_setfield(L, -2, "__name");
     lua_newtable(L);
     for (const luaL_Reg *m = methods; m->name != NULL; m++) {
-      if (m->func == NULL) {
+      if (m->func == NULL)
         push_gc(L, tname, gc, class_delete);
-      } else {
-        /* The metatable as upvalue 1: a method can check its object with
-         * one pointer compare instead of luaL_checkudata's lookup by name. */
-        lua_pushvalue(L, -2);
-        lua_pushcclosure(L, m->func, 1);
-      }
+      else
+        lua_pushcfunction(L, m->func);
       lua_setfield(L, -2, m->name);
     }
     lua_setfield(L, -2, "__index");

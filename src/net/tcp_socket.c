@@ -244,5 +244,6 @@ void nm_tcpsocket_open(lua_State *L) {
                                      {"dns", tcpsocket_dns},         {"ttl", tcpsocket_ttl},
                                      {"getpeer", tcpsocket_getpeer}, {"getaddr", tcpsocket_getaddr},
                                      NM_GC_METHOD,                   {NULL, NULL}};
-  nm_class(L, NM_TCP_SOCKET, methods, tcpsocket_gc); /* closures over the metatable */
+  nm_class(L, NM_TCP_SOCKET, methods, tcpsocket_gc);
+  nm_class_upvalue(L, NM_TCP_SOCKET, methods);
 }
