@@ -21,8 +21,8 @@ else
 endif
 
 PKG_CONFIG ?= pkg-config
-DEPS_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(LUA_PC) libuv libcares 2>/dev/null)
-UV_LIBS := $(shell $(PKG_CONFIG) --libs libuv libcares 2>/dev/null)
+DEPS_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(LUA_PC) libuv libcares libcrypto 2>/dev/null)
+UV_LIBS := $(shell $(PKG_CONFIG) --libs libuv libcares libcrypto 2>/dev/null)
 LUA_LIBS := $(shell $(PKG_CONFIG) --libs $(LUA_PC) 2>/dev/null)
 
 CC ?= cc
@@ -33,10 +33,10 @@ CFLAGS += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -fPIC -fvisibility=hidden
 LDFLAGS += $(SAN)
 
 # src/core: loop, objects, protected calls; src/net: the net module;
-# src/modules: one file per other NodeMCU module; src/runtime: netmcu.
-SRCS := $(wildcard src/core/*.c src/net/*.c src/modules/*.c)
+# src/modules: one file (or folder) per other NodeMCU module; src/runtime: netmcu.
+SRCS := $(wildcard src/core/*.c src/net/*.c src/modules/*.c src/modules/*/*.c)
 OBJS := $(SRCS:src/%.c=$(BUILD)/obj/%.o)
-HDRS := $(wildcard src/*/*.h)
+HDRS := $(wildcard src/*/*.h src/*/*/*.h)
 # A <name>.so shim for every module but net (core/modules.h lists them).
 MODULES := $(shell sed -n 's/^ *X(\([a-z0-9_]*\)).*/\1/p' src/core/modules.h)
 SHIMS := $(patsubst %,$(BUILD)/%.so,$(filter-out net,$(MODULES)))
@@ -101,8 +101,10 @@ bench: all
 
 # For LuaRocks (netmcu-*.rockspec): the modules only, with the include and
 # library directories LuaRocks found instead of pkg-config.
-ROCK_CFLAGS = -I$(LUA_INCDIR) $(if $(UV_INCDIR),-I$(UV_INCDIR)) $(if $(CARES_INCDIR),-I$(CARES_INCDIR))
-ROCK_LIBS = $(if $(UV_LIBDIR),-L$(UV_LIBDIR)) $(if $(CARES_LIBDIR),-L$(CARES_LIBDIR)) -luv -lcares -lm
+ROCK_CFLAGS = -I$(LUA_INCDIR) $(if $(UV_INCDIR),-I$(UV_INCDIR)) $(if $(CARES_INCDIR),-I$(CARES_INCDIR)) \
+  $(if $(CRYPTO_INCDIR),-I$(CRYPTO_INCDIR))
+ROCK_LIBS = $(if $(UV_LIBDIR),-L$(UV_LIBDIR)) $(if $(CARES_LIBDIR),-L$(CARES_LIBDIR)) \
+  $(if $(CRYPTO_LIBDIR),-L$(CRYPTO_LIBDIR)) -luv -lcares -lcrypto -lm
 rock:
 	rm -rf build-rock # LuaRocks may build for another Lua version each time
 	$(MAKE) BUILD=build-rock DEPS_CFLAGS='$(ROCK_CFLAGS)' UV_LIBS='$(ROCK_LIBS)' \

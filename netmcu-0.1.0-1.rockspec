@@ -22,6 +22,7 @@ dependencies = {
 external_dependencies = {
    LIBUV = { header = "uv.h", library = "uv" },
    CARES = { header = "ares.h", library = "cares" },
+   CRYPTO = { header = "openssl/evp.h", library = "crypto" },
 }
 build = {
    type = "make",
@@ -32,6 +33,8 @@ build = {
       UV_LIBDIR = "$(LIBUV_LIBDIR)",
       CARES_INCDIR = "$(CARES_INCDIR)",
       CARES_LIBDIR = "$(CARES_LIBDIR)",
+      CRYPTO_INCDIR = "$(CRYPTO_INCDIR)",
+      CRYPTO_LIBDIR = "$(CRYPTO_LIBDIR)",
    },
    install_target = "install-rock",
    install_variables = {

@@ -2,14 +2,16 @@
 # scripts/setup.sh [build|test|all] - makes sure the Debian packages netmcu
 # needs are installed.  As root it installs the missing ones with apt-get;
 # otherwise it prints the exact list and fails.
-#   build: compiler, pkg-config, libuv, c-ares, Lua 5.3 headers
-#   test:  build + what the suite drives (stock lua5.3, dnsmasq, ip, curl)
+#   build: compiler, pkg-config, libuv, c-ares, OpenSSL libcrypto, Lua 5.3 headers
+#   test:  build + what the suite drives (stock lua5.3, dnsmasq, ip, curl,
+#          mosquitto and its clients, openssl and perl for the mqtt and
+#          websocket tests' brokers, CA and servers)
 #   all:   test + the other Lua versions (LUA=5.1|5.4|luajit)
 #   bench: build + the peers and tools of bench/ (wrk, luv, copas, gnuplot)
 set -u
 what=${1:-build}
-build="gcc make pkg-config libc6-dev libuv1-dev libc-ares-dev liblua5.3-dev"
-test="$build lua5.3 dnsmasq-base iproute2 curl procps luarocks"
+build="gcc make pkg-config libc6-dev libuv1-dev libc-ares-dev libssl-dev liblua5.3-dev"
+test="$build lua5.3 dnsmasq-base iproute2 curl procps luarocks mosquitto mosquitto-clients openssl perl"
 all="$test liblua5.1-0-dev lua5.1 liblua5.4-dev lua5.4 libluajit-5.1-dev luajit"
 case $what in
   build) want=$build ;;

@@ -12,7 +12,8 @@
 #define NM_MODULES(X) \
   X(net)              \
   X(tmr)              \
-  X(node)
+  X(node)             \
+  X(mqtt)
 
 /* The modules' openers are the only symbols net.so exports (the Makefile
  * hides the rest with -fvisibility=hidden). */
