@@ -13,7 +13,8 @@
   X(net)              \
   X(tmr)              \
   X(node)             \
-  X(mqtt)
+  X(mqtt)             \
+  X(websocket)
 
 /* The modules' openers are the only symbols net.so exports (the Makefile
  * hides the rest with -fvisibility=hidden). */
