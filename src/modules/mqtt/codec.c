@@ -43,13 +43,18 @@ static uint8_t *put_str(uint8_t *p, mqtt_str s) {
   return p + s.n;
 }
 
-/* A length-prefixed string's size; SIZE_MAX/2 (so any sum overflows the
- * MQTT limit) if it is longer than 65535 bytes. */
-static size_t str_size(mqtt_str s) { return s.n > 65535 ? (size_t)-1 / 2 : 2 + s.n; }
+static size_t str_size(mqtt_str s) { return 2 + s.n; }
 
 static int has(mqtt_str s) { return s.p != NULL; }
 
+static int too_long(mqtt_str s) { return s.p != NULL && s.n > 65535; }
+
+/* The CONNECT's remaining length; past MQTT_MAX_REMAINING if a string is
+ * longer than its 16-bit length can say. */
 static size_t connect_rem(const mqtt_connect_info *ci) {
+  if (too_long(ci->client_id) || too_long(ci->user) || too_long(ci->pass) ||
+      too_long(ci->will_topic) || too_long(ci->will_msg))
+    return MQTT_MAX_REMAINING + 1;
   size_t rem = 10 + str_size(ci->client_id);
   if (has(ci->will_topic)) rem += str_size(ci->will_topic) + str_size(ci->will_msg);
   if (has(ci->user)) rem += str_size(ci->user);

@@ -3,9 +3,9 @@
  *
  * Life: TCP (resolving, connecting; TLS handshake if secure) -> CONNACK
  * (CONNECT written, 5 s for the answer) -> DATA -> CLOSING (close(): a
- * DISCONNECT behind what is queued) -> ended.  The end is one function,
- * session_end: the object is detached first, so its callback (`connfail`
- * or `offline`) may connect again.
+ * DISCONNECT behind what is queued, within NM_LINGER_MS) -> ended.  The
+ * end is one function, session_end: the object is detached first, so its
+ * callback (`connfail` or `offline`) may connect again.
  *
  * The queue is the firmware's: messages go out in call order, and one that
  * waits for the broker's answer (a PUBLISH with QoS 1 or 2, SUBSCRIBE,
@@ -321,6 +321,10 @@ static void timer_cb(uv_timer_t *h) {
                 c->connect_sent ? MQTT_FAIL_TIMEOUT_RECEIVING : MQTT_FAIL_TIMEOUT_SENDING, 0);
     return;
   }
+  if (c->phase == S_CLOSING) { /* the DISCONNECT did not get out in time */
+    session_end(c, END_OFFLINE, 0, 0);
+    return;
+  }
   uint64_t now = uv_now(&c->ctx->loop);
   uint64_t since = now - c->last_write;
   if (since < c->keepalive_ms) { /* written since: wait for the rest */
@@ -513,6 +517,10 @@ void mqtt_session_close(lua_State *L, mqtt_ud *ud) {
   }
   mqtt_short_write(p, MQTT_DISCONNECT);
   c->phase = S_CLOSING;
+  /* Bounded like a socket's close: a message that waits for an answer
+   * that never comes must not hold the DISCONNECT (and the client) back
+   * for ever. */
+  uv_timer_start(&c->timer, timer_cb, NM_LINGER_MS, 0);
 }
 
 void mqtt_session_gc(mqtt_ud *ud) {
