@@ -7,7 +7,8 @@
 #          mosquitto and its clients, openssl and perl for the mqtt and
 #          websocket tests' brokers, CA and servers)
 #   all:   test + the other Lua versions (LUA=5.1|5.4|luajit)
-#   bench: build + the peers and tools of bench/ (wrk, luv, copas, gnuplot)
+#   bench: build + the peers and tools of bench/ (wrk, luv, copas, gnuplot,
+#          Node.js and npm, mosquitto and its clients)
 set -u
 what=${1:-build}
 build="gcc make pkg-config libc6-dev libuv1-dev libc-ares-dev libssl-dev liblua5.3-dev"
@@ -17,7 +18,9 @@ case $what in
   build) want=$build ;;
   test) want=$test ;;
   all) want=$all ;;
-  bench) want="$build lua5.3 wrk lua-luv lua-copas lua-socket gnuplot-nox nodejs valgrind" ;;
+  bench) want="$build lua5.3 wrk lua-luv lua-copas lua-socket gnuplot-nox nodejs valgrind mosquitto mosquitto-clients"
+    # npm comes with NodeSource's nodejs; Debian's nodejs needs its package
+    command -v npm >/dev/null 2>&1 || want="$want npm" ;;
   *) echo "usage: $0 [build|test|all|bench]" >&2; exit 2 ;;
 esac
 missing=""

@@ -14,7 +14,8 @@
 
 #include "tcp.h"
 
-__attribute__((weak)) int nm_tls_attach(nm_ctx *ctx, nm_tcp *s, const char *hostname);
+__attribute__((weak, visibility("hidden"))) int nm_tls_attach(nm_ctx *ctx, nm_tcp *s,
+                                                         const char *hostname);
 
 static inline int nm_secure_available(void) { return nm_tls_attach != NULL; }
 

@@ -175,6 +175,20 @@ T.test("max_message_length: overflow gets the truncated message, the next ones a
   end, {max = 100}):on("offline", function() done() end)
 end)
 
+T.test("a topic longer than max_message_length: skipped without a callback", function(done)
+  local long = uniq("long-topic-longer-than-the-limit")
+  connected("nm-of2", function(c)
+    c:subscribe({[long] = 0, z = 0}, function()
+      pub(long, "-m skipped"); pub("z", "-m abc")
+    end)
+    c:on("overflow", T.expect(nil, 0))
+    c:on("message", T.expect(function(cl, t, d)
+      T.eq(t .. "=" .. d, "z=abc", "the next message fits and arrives")
+      cl:close()
+    end))
+  end, {max = 10}):on("offline", function() done() end)
+end)
+
 T.test("QoS 1 messages queue: one awaits its PUBACK at a time, in order", function(done)
   local topic = uniq("q1")
   local acks, msgs = 0, {}

@@ -278,6 +278,19 @@ T.test("misuse raises the firmware's errors, and nothing else happens", function
   if not ok then ws:connect(url("/echo")) end
 end)
 
+T.test("wss:// goes through the TLS seam", function(done)
+  local ws = websocket.createClient()
+  local ok, err = pcall(ws.connect, ws, "wss://127.0.0.1:" .. DEAD .. "/")
+  if not ok then
+    T.ok(tostring(err):find("ssl not available", 1, true), "without TLS: ssl not available", err)
+    T.skip("websocket over TLS", "the TLS filter (nm_tls_attach) is not linked in yet")
+    done()
+    return
+  end
+  -- with TLS linked in: a refused TLS connection still ends in `close`
+  ws:on("close", T.expect(function(_, status) T.eq(status, -109, "refused"); done() end))
+end)
+
 T.test("a closed client is collected", function(done)
   local ws = websocket.createClient()
   local w = T.weak(ws)

@@ -289,7 +289,8 @@ int mqtt_publish_parse(const mqtt_pkt *k, mqtt_str *topic, mqtt_str *payload, un
   if (all < 2) return -1;
   uint32_t tlen = (uint32_t)b[0] << 8 | b[1];
   uint32_t off = 2 + tlen;
-  if (off + (qos > 0 ? 2u : 0u) > all) return -1; /* the header said more */
+  if (off + (qos > 0 ? 2u : 0u) > all) /* the topic runs past the bytes */
+    return k->truncated && qos == 0 ? 0 : -1; /* cut by the limit, or malformed */
   if (qos > 0) *id = (unsigned)b[off] << 8 | b[off + 1];
   if (off > k->len) return 0; /* truncated inside the topic: no topic */
   topic->p = (const char *)b + 2;

@@ -202,7 +202,8 @@ static size_t sub_topics(lua_State *L, int sub, uint8_t *p) {
   if (!lua_istable(L, 2)) {
     mqtt_str t;
     t.p = lua_tolstring(L, 2, &t.n);
-    int qos = sub ? (lua_isnoneornil(L, 3) || lua_isfunction(L, 3) ? 0 : (int)lua_tointeger(L, 3)) : -1;
+    int qos = -1;
+    if (sub) qos = lua_isnoneornil(L, 3) || lua_isfunction(L, 3) ? 0 : (int)lua_tointeger(L, 3);
     if (t.n == 0 || t.n > 65535) return 0;
     if (p != NULL) mqtt_sub_topic(p, t, qos);
     return body + 2 + t.n + (sub ? 1 : 0);

@@ -94,7 +94,7 @@ typedef struct mqtt_pkt {
   int type, flags;
   const uint8_t *body;
   uint32_t len;     /* bytes at body */
-  uint32_t rem;     /* the packet's remaining length */
+  uint32_t rem;     /* remaining length; truncated: the bytes kept (>= len) */
   int truncated;
 } mqtt_pkt;
 

@@ -197,8 +197,9 @@ static int flush_batch(mqtt_session *c, uint8_t **buf, size_t *cap) {
       c->next_write = l->next;
       return 0;
     }
-    if (c->direct_len + len + m->len > *cap) {
-      size_t ncap = *cap * 2 > c->direct_len + len + m->len ? *cap * 2 : c->direct_len + len + m->len;
+    if (c->direct_len + len + m->len > *cap) { /* room for the direct ones too */
+      size_t need = c->direct_len + len + m->len;
+      size_t ncap = *cap * 2 > need ? *cap * 2 : need;
       uint8_t *b = realloc(*buf, ncap);
       if (b == NULL) return UV_ENOMEM;
       *buf = b;

@@ -50,7 +50,9 @@ static void timer_cb(uv_timer_t *h);
 
 /* ---- the end ---- */
 
-static void conn_closed_cb(uv_handle_t *h) { free(nm_container_of((uv_timer_t *)h, ws_conn, timer)); }
+static void conn_closed_cb(uv_handle_t *h) {
+  free(nm_container_of((uv_timer_t *)h, ws_conn, timer));
+}
 
 static void conn_end(ws_conn *c, int code, int flush) {
   if (c->ud == NULL) return;
@@ -166,7 +168,8 @@ static void control_done(ws_conn *c, int opcode, const uint8_t *p, size_t n) {
   if (opcode == 8)
     on_close_frame(c, p, n);
   else if (opcode == 9) {
-    if (c->phase == W_OPEN && send_frame(c, 10, (const char *)p, n) != 0) conn_end(c, WS_UNKNOWN, 0);
+    if (c->phase == W_OPEN && send_frame(c, 10, (const char *)p, n) != 0)
+      conn_end(c, WS_UNKNOWN, 0);
   } else if (opcode != 10)
     deliver(c, (const char *)p, n, opcode); /* reserved: passed on, as the firmware */
 }

@@ -44,7 +44,8 @@ static int websocketclient_config(lua_State *L) {
   lua_newtable(L); /* 4 */
   lua_pushnil(L);
   while (lua_next(L, 3) != 0) {
-    if (lua_type(L, -2) != LUA_TSTRING || !lua_isstring(L, -1)) return luaL_error(L, "invalid header");
+    if (lua_type(L, -2) != LUA_TSTRING || !lua_isstring(L, -1))
+      return luaL_error(L, "invalid header");
     const char *k = lua_tostring(L, -2), *v = lua_tostring(L, -1);
     if (*k == '\0' || !header_ok(k) || !header_ok(v) || strchr(k, ':') != NULL)
       return luaL_error(L, "invalid header");
