@@ -53,7 +53,7 @@ SHIMS := $(patsubst %,$(BUILD)/%.so,$(filter-out net,$(MODULES)))
 
 LMOD := $(DESTDIR)$(PREFIX)/lib/lua/$(LUA_ABI)
 
-.PHONY: pc-deps rock install-rock all check-deps test-deps check test test-asan asan demo install uninstall clean bench bench-sjson
+.PHONY: pc-deps rock install-rock all check-deps test-deps check test test-asan asan demo install uninstall clean bench bench-sjson bench-mqtt
 
 all: check-deps $(BUILD)/netmcu $(BUILD)/net.so $(SHIMS)
 
@@ -123,6 +123,12 @@ bench: all
 bench-sjson: all
 	@sh scripts/setup.sh bench
 	sh bench/sjson.sh
+# mqtt against MQTT.js (npm, installed into build/ at bench time) and
+# mosquitto_pub/mosquitto_sub through one mosquitto; writes
+# docs/PERFORMANCE-mqtt.md.
+bench-mqtt: all
+	@sh scripts/setup.sh bench
+	sh bench/mqtt.sh
 
 # For LuaRocks (netmcu-*.rockspec): the modules only, with the include and
 # library directories LuaRocks found instead of pkg-config.

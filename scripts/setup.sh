@@ -4,9 +4,11 @@
 # ones with apt-get; otherwise it prints the exact apt-get line and fails.
 #   build: compiler, pkg-config, libuv, c-ares, OpenSSL libcrypto, libcurl, the headers of LUA
 #   test:  build + what the suite drives (stock lua5.3, dnsmasq, ip, curl, chrony,
-#          openssl and python3 for the http tests' CA and servers)
+#          openssl and python3 for the http tests' CA and servers,
+#          mosquitto and its clients and perl for the mqtt and websocket tests)
 #   all:   test + the other Lua versions (LUA=5.1|5.4|luajit)
-#   bench: build + the peers and tools of bench/ (wrk, luv, copas, gnuplot, lua-cjson)
+#   bench: build + the peers and tools of bench/ (wrk, luv, copas, gnuplot, lua-cjson,
+#          Node.js and npm, mosquitto and its clients)
 #   ci:    the tools .ci/run itself uses (curl)
 # LUA is the Makefile's: 5.3 (default), 5.1, 5.4 or luajit.
 # scripts/setup.sh --dev-packages prints every -dev package this script can
@@ -16,9 +18,9 @@
 # one that does not exist, to see the "missing" path without removing any).
 set -u
 build="gcc make pkg-config libc6-dev libuv1-dev libc-ares-dev libssl-dev libcurl4-openssl-dev liblua5.3-dev"
-test="$build lua5.3 dnsmasq-base iproute2 curl procps luarocks chrony openssl python3"
+test="$build lua5.3 dnsmasq-base iproute2 curl procps luarocks chrony openssl python3 mosquitto mosquitto-clients perl"
 all="$test liblua5.1-0-dev lua5.1 liblua5.4-dev lua5.4 libluajit-5.1-dev luajit"
-bench="$build lua5.3 wrk lua-luv lua-copas lua-socket gnuplot-nox nodejs valgrind lua-cjson"
+bench="$build lua5.3 wrk lua-luv lua-copas lua-socket gnuplot-nox nodejs valgrind lua-cjson mosquitto mosquitto-clients"
 ci="curl"
 
 usage() {
@@ -58,7 +60,9 @@ case $what in
   build) want=$(for_lua "$build") ;;
   test) want="$test $lua_dev $lua_bin" ;;
   all) want=$all ;;
-  bench) want=$bench ;;
+  bench) want=$bench
+    # npm comes with NodeSource's nodejs; Debian's nodejs needs its package
+    command -v npm >/dev/null 2>&1 || want="$want npm" ;;
   ci) want=$ci ;;
   *) usage ;;
 esac

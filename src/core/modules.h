@@ -27,6 +27,8 @@
   X(wifi)             \
   X(http)             \
   X(tls)              \
+  X(mqtt)             \
+  X(websocket)        \
   /* one line per module, each ending in a backslash */
 
 /* The modules' openers are the only symbols net.so exports (the Makefile

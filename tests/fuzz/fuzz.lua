@@ -11,7 +11,7 @@
 -- timers, http (one-shots of both firmwares, connection objects; URLs,
 -- headers, bodies, options) and tls (TLS sockets to our own plain
 -- listeners and to closed ports; tls.cert.* with hostile PEM text and
--- callbacks), with
+-- callbacks), mqtt and websocket, with
 -- plausible and hostile arguments, on real sockets on
 -- 127.0.0.1, from the top level of timer ticks and from inside every kind of
 -- callback (close inside receive, on() replacing the running callback,
@@ -96,10 +96,12 @@ local MT = {
   udp = getmetatable(net.createUDPSocket()),
   tmr = getmetatable(tmr.create()),
   hconn = getmetatable(http.createConnection()),
+  mq = getmetatable(mqtt.Client("fuzz", 30)),
+  ws = getmetatable(websocket.createClient()),
 }
 local M = {srv = MT.srv.__index, tcp = MT.tcp.__index, udp = MT.udp.__index, tmr = MT.tmr.__index,
-           hconn = MT.hconn.__index}
-local pools = {srv = {}, tcp = {}, udp = {}, tmr = {}, hconn = {}}
+           hconn = MT.hconn.__index, mq = MT.mq.__index, ws = MT.ws.__index}
+local pools = {srv = {}, tcp = {}, udp = {}, tmr = {}, hconn = {}, mq = {}, ws = {}}
 local all = setmetatable({}, {__mode = "k"}) -- every object made, for the final close
 local made, forgotten = 0, 0
 local POOL = 16
@@ -173,7 +175,7 @@ end
 -- An object of any kind, or a hostile value: for wrong `self`.
 local function anyself()
   if chance(0.5) then
-    local o = some(pick({"srv", "tcp", "udp", "tmr", "hconn"}))
+    local o = some(pick({"srv", "tcp", "udp", "tmr", "hconn", "mq", "ws"}))
     if o ~= nil then return o end
   end
   return hv()
@@ -395,6 +397,134 @@ local function tmr_method_args(name)
     return {n = 1, chance(0.5) and true or hv()}
   end
   return chance(0.1) and hostile_args(2) or {n = 0}
+end
+
+-- ---- mqtt and websocket clients ----
+-- Their brokers and servers are the fuzzer's own TCP servers (which answer
+-- whatever their random callbacks send) or closed ports, on 127.0.0.1.
+local mq_events = {"connect", "connfail", "offline", "message", "overflow", "puback", "suback",
+                   "unsuback"}
+local ws_events = {"connection", "receive", "close"}
+local function topic_arg()
+  return pick({"t", "a/b", "#", "+/x", "", MiB, ("t"):rep(70000), "\0", 5, NIL, {}})
+end
+-- A broker of the fuzzer's own: CONNACK to anything, then back to the
+-- client what it sent (its PUBLISH comes back as the broker's; its
+-- SUBSCRIBE is a packet a broker may not send) mixed with random bytes.
+local broker_port
+local function mq_port() if broker_port and chance(0.6) then return broker_port end return dest_port(tcp_ports) end
+local function start_broker()
+  local b = net.createServer(5)
+  b:listen(0, "127.0.0.1", function(s)
+    local first = true
+    s:on("receive", function(x, d)
+      if stopping then return end
+      if first then
+        first = false
+        call("broker.send", M.tcp.send, x, chance(0.9) and "\32\2\0\0" or "\32\2\0\5")
+      end
+      local r = R(10)
+      if r <= 5 then call("broker.send", M.tcp.send, x, d)
+      elseif r == 6 then call("broker.send", M.tcp.send, x, string.char(R(256) - 1, R(256) - 1, R(256) - 1))
+      elseif r == 7 then call("broker.send", M.tcp.send, x, "\50\9\0\3a/b\0\7two\52\11\0\3a/b\0\8three\208\0")
+      elseif r == 8 then call("broker.send", M.tcp.send, x, "\144\3" .. d:sub(3, 4) .. "\0\176\2" .. d:sub(3, 4))
+      elseif r == 9 and chance(0.2) then call("broker.close", M.tcp.close, x)
+      end
+    end)
+  end)
+  broker_port = b:getaddr()
+  return b
+end
+
+local mqcb
+local function mq_inside(o)
+  local r = R(8)
+  if r == 1 then call("mq.close", M.mq.close, o)
+  elseif r == 2 then call("mq.publish", M.mq.publish, o, "t", data_arg(), R(3) - 1, R(2) - 1)
+  elseif r == 3 then call("mq.subscribe", M.mq.subscribe, o, "t", R(3) - 1)
+  elseif r == 4 then call("mq.connect", M.mq.connect, o, "127.0.0.1", mq_port())
+  elseif r == 5 then
+    local ev = pick(mq_events)
+    call("mq.on", M.mq.on, o, ev, mqcb(ev))
+  end
+end
+function mqcb(ev)
+  return function(o, a, b)
+    events["mqtt." .. ev] = (events["mqtt." .. ev] or 0) + 1
+    if stopping then return end
+    maybe_fail()
+    if kind_of(o) ~= "mq" then note_bad("mqtt " .. ev .. " without its client") return end
+    if (ev == "message" or ev == "overflow") and type(a) ~= "string" then note_bad(ev .. " without topic") end
+    if ev == "connfail" and type(a) ~= "number" then note_bad("connfail without reason") end
+    if chance(0.5) then mq_inside(o) end
+    if chance(0.2) then random_ops(R(2)) end
+  end
+end
+local function wscb(ev)
+  return function(o, a, b)
+    events["ws." .. ev] = (events["ws." .. ev] or 0) + 1
+    if stopping then return end
+    maybe_fail()
+    if kind_of(o) ~= "ws" then note_bad("websocket " .. ev .. " without its client") return end
+    if ev == "close" and type(a) ~= "number" then note_bad("ws close without status") end
+    if ev == "receive" and (type(a) ~= "string" or type(b) ~= "number") then note_bad("ws receive args") end
+    local r = R(6)
+    if r == 1 then call("ws.close", M.ws.close, o)
+    elseif r == 2 then call("ws.send", M.ws.send, o, data_arg(), chance(0.8) and R(3) - 1 or hv())
+    elseif r == 3 and ev == "close" then
+      call("ws.connect", M.ws.connect, o, ("ws://127.0.0.1:%s/x"):format(tostring(dest_port(tcp_ports))))
+    end
+    if chance(0.2) then random_ops(R(2)) end
+  end
+end
+local function mq_fn(ev) if chance(0.85) then return mqcb(ev) end return hv() end
+local function ws_fn(ev) if chance(0.85) then return wscb(ev) end return hv() end
+
+local function mq_method_args(name)
+  if chance(0.1) then return hostile_args(7) end
+  if name == "connect" then
+    local host = chance(0.8) and "127.0.0.1" or host_arg()
+    local r = R(4)
+    -- (a number or boolean where the callback goes would be the older
+    -- form's autoreconnect: callbacks here are functions or nil)
+    local function cb(ev) return chance(0.9) and mqcb(ev) or nil end
+    local secure = chance(0.9) and false or hv()
+    if r == 1 then return {n = 4, host, mq_port(), secure, cb("connect")} end
+    if r == 2 then return {n = 6, host, mq_port(), 0, 0, cb("connect"), cb("connfail")} end
+    return {n = 5, host, mq_port(), false, cb("connect"), cb("connfail")}
+  elseif name == "publish" then
+    return {n = 5, topic_arg(), data_arg(), chance(0.8) and R(3) - 1 or hv(), chance(0.8) and R(2) - 1 or hv(),
+            chance(0.3) and mq_fn("puback") or nil}
+  elseif name == "subscribe" then
+    if chance(0.3) then return {n = 2, {t = R(3) - 1, ["a/#"] = chance(0.9) and 1 or hv()}, mq_fn("suback")} end
+    return {n = 3, topic_arg(), chance(0.8) and R(3) - 1 or hv(), mq_fn("suback")}
+  elseif name == "unsubscribe" then
+    if chance(0.3) then return {n = 2, {t = 1, ["a/#"] = true}, mq_fn("unsuback")} end
+    return {n = 2, topic_arg(), mq_fn("unsuback")}
+  elseif name == "lwt" then
+    return {n = 4, topic_arg(), data_arg(), chance(0.8) and R(3) - 1 or hv(), R(2) - 1}
+  elseif name == "on" then
+    local ev = chance(0.9) and pick(mq_events) or pick({"Connect", "", "receive", MiB})
+    return {n = 2, ev, chance(0.9) and mq_fn(ev) or nil}
+  end
+  return {n = 0}
+end
+
+local function ws_method_args(name)
+  if chance(0.1) then return hostile_args(3) end
+  if name == "connect" then
+    local u = pick({"ws://127.0.0.1:%s/", "ws://127.0.0.1:%s/chat?x=1", "wss://127.0.0.1:%s/",
+                    "http://127.0.0.1:%s/", "ws://:%s/", "ws://localhost:%s", "ws://127.0.0.1:%sx/"})
+    return {n = 1, u:format(tostring(dest_port(tcp_ports)))}
+  elseif name == "send" then
+    return {n = 2, data_arg(), chance(0.8) and R(3) - 1 or hv()}
+  elseif name == "on" then
+    local ev = chance(0.9) and pick(ws_events) or pick({"Receive", "", "open"})
+    return {n = 2, ev, chance(0.9) and ws_fn(ev) or nil}
+  elseif name == "config" then
+    return {n = 1, pick({{headers = {["X-A"] = "b"}}, {headers = {["A\r\n"] = "x"}}, {headers = 5}, {}, 5})}
+  end
+  return {n = 0}
 end
 
 -- method on an object of the pool (or, sometimes, on a wrong `self`)
@@ -783,6 +913,43 @@ ops = {
     if kind_of(o) == k and chance(0.8) then o = hv() end -- mostly a wrong one
     call("mt.__gc", MT[k].__gc, o)
   end},
+  -- mqtt
+  {"mqtt.Client", function()
+    local a = chance(0.7) and {n = 6, "fuzz" .. R(100), R(20) - 1, chance(0.3) and "u" or nil,
+      chance(0.3) and "p" or nil, R(2) - 1, chance(0.5) and R(2000) or nil} or hostile_args(7)
+    local r = call("mqtt.Client", mqtt.Client, unpack(a, 1, a.n))
+    on_new(r)
+    if r[1] then
+      for _, ev in ipairs(mq_events) do
+        if chance(0.7) then call("mq.on", M.mq.on, r[2], ev, mqcb(ev)) end
+      end
+    end
+  end},
+  method_op("mq", "connect", mq_method_args),
+  method_op("mq", "connect", mq_method_args),
+  method_op("mq", "publish", mq_method_args),
+  method_op("mq", "publish", mq_method_args),
+  method_op("mq", "subscribe", mq_method_args),
+  method_op("mq", "unsubscribe", mq_method_args),
+  method_op("mq", "lwt", mq_method_args),
+  method_op("mq", "on", mq_method_args),
+  method_op("mq", "close", mq_method_args),
+  -- websocket
+  {"websocket.createClient", function()
+    local r = call("websocket.createClient", websocket.createClient, hv())
+    on_new(r)
+    if r[1] then
+      for _, ev in ipairs(ws_events) do
+        if chance(0.7) then call("ws.on", M.ws.on, r[2], ev, wscb(ev)) end
+      end
+    end
+  end},
+  method_op("ws", "connect", ws_method_args),
+  method_op("ws", "connect", ws_method_args),
+  method_op("ws", "send", ws_method_args),
+  method_op("ws", "on", ws_method_args),
+  method_op("ws", "config", ws_method_args),
+  method_op("ws", "close", ws_method_args),
   -- DNS
   {"net.dns.resolve", function()
     local a = chance(0.8) and {n = 2, name_arg(), fn_arg("dns")} or hostile_args(3)
@@ -894,7 +1061,7 @@ ops = {
   -- wifi and the legacy forms: added below
   -- forgetting and collecting
   {"forget", function()
-    local p = pools[pick({"srv", "tcp", "udp", "tmr", "hconn"})]
+    local p = pools[pick({"srv", "tcp", "udp", "tmr", "hconn", "mq", "ws"})]
     if #p > 0 then
       table.remove(p, R(#p))
       forgotten = forgotten + 1
@@ -1160,6 +1327,7 @@ T.test("fuzz: random API calls for " .. seconds .. " s", function(done)
     end)
   end)
   http_port = hsrv:getaddr()
+  local broker = start_broker()
   local t0 = node.uptime()
   local ticks = 0
   local tick = tmr.create()
@@ -1172,6 +1340,7 @@ T.test("fuzz: random API calls for " .. seconds .. " s", function(done)
     device.finish()
     hsrv:close() -- and its connections, so that no request waits for them
     for c in pairs(hconns) do pcall(c.close, c) end
+    broker:close()
     -- close everything still alive: pooled, forgotten but active, closed
     local n = 0
     for o, k in pairs(all) do
