@@ -67,7 +67,7 @@ enum nm_state_id {
   NM_STATE_MAX
 };
 
-/* package.preload[name] = luaopen_name for every module but net, so that
+/* package.preload[NAME] = its opener for every module but net, so that
  * `require` (and the shims) open them from this one library. */
 void nm_preload_modules(lua_State *L);
 
