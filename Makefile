@@ -53,7 +53,9 @@ $(BUILD)/obj/%.o: src/%.c $(HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
 
-$(BUILD)/netmcu: $(BUILD)/obj/runtime/main.o $(OBJS)
+# The runtime: src/runtime/*.c but the module shim.
+RT_OBJS := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(filter-out src/runtime/modshim.c,$(wildcard src/runtime/*.c)))
+$(BUILD)/netmcu: $(RT_OBJS) $(OBJS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LUA_LIBS) $(UV_LIBS) -lm
 
 # The module does not link Lua: the interpreter that loads it provides it.

@@ -1,9 +1,12 @@
 /* ctx.c - the per-Lua-state loop context: creation and teardown, running
  * the loop, the deferred-call queue, and protected calls into Lua with the
  * error policy of SPEC 1. */
+#include <dlfcn.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "nm.h"
 
@@ -30,6 +33,7 @@ static int ctx_gc(lua_State *L) {
 
 static void defer_idle_cb(uv_idle_t *h);
 static int emit_trampoline(lua_State *L);
+static int util_f(lua_State *L);
 
 /* A C function kept in the registry, so that pushing it later cannot fail
  * (on 5.1 lua_pushcfunction allocates). */
@@ -38,19 +42,29 @@ static int ref_cfunction(lua_State *L, lua_CFunction f) {
   return luaL_ref(L, LUA_REGISTRYINDEX);
 }
 
-static nm_ctx *ctx_create(lua_State *L) {
+void nm_stdio_reserve(void) {
+  /* open() takes the lowest free descriptor: fill 0-2, then give back the
+   * first one above them. */
+  int fd;
+  while ((fd = open("/dev/null", O_RDWR)) >= 0 && fd <= STDERR_FILENO) {
+  }
+  if (fd > STDERR_FILENO) close(fd);
+}
+
+/* The C side, once the Lua side exists (nothing here calls Lua). */
+static nm_ctx *ctx_create(lua_State *L, int *rc) {
   /* A write to a connection the peer has reset raises SIGPIPE, whose
    * default action kills the process; netmcu reports the EPIPE as a
    * disconnection instead (SPEC 5; found by tests/fuzz).  Only the default
    * disposition is changed: a handler of the host program is kept. */
   struct sigaction sa;
   if (sigaction(SIGPIPE, NULL, &sa) == 0 && sa.sa_handler == SIG_DFL) signal(SIGPIPE, SIG_IGN);
+  nm_stdio_reserve(); /* `netmcu x.lua >&-` aborted in libuv (issue 18) */
   nm_ctx *ctx = calloc(1, sizeof *ctx);
-  if (ctx == NULL) luaL_error(L, "out of memory");
-  int rc = uv_loop_init(&ctx->loop);
-  if (rc != 0) {
+  *rc = ctx == NULL ? UV_ENOMEM : uv_loop_init(&ctx->loop);
+  if (*rc != 0) {
     free(ctx);
-    nm_raise_uv(L, rc);
+    return NULL;
   }
   ctx->loop.data = ctx;
   ctx->L = nm_mainthread(L);
@@ -61,14 +75,19 @@ static nm_ctx *ctx_create(lua_State *L) {
   uv_idle_init(&ctx->loop, &ctx->defer_idle);
   uv_timer_init(&ctx->loop, &ctx->linger_timer);
   uv_unref((uv_handle_t *)&ctx->linger_timer);
-  uv_timer_init(&ctx->loop, &ctx->softwd_timer);
-  uv_unref((uv_handle_t *)&ctx->softwd_timer);
+  nm_interrupt_init(ctx);
   ctx->err_ref = LUA_NOREF;
   ctx->onerror_ref = LUA_NOREF;
   ctx->start_ns = uv_hrtime();
-  ctx->msgh_ref = ref_cfunction(L, nm_msgh);
-  ctx->emit_ref = ref_cfunction(L, emit_trampoline);
   return ctx;
+}
+
+nm_ctx *nm_ctx_find(lua_State *L) {
+  lua_pushlightuserdata(L, (void *)&ctx_key);
+  lua_rawget(L, LUA_REGISTRYINDEX);
+  nm_ctx **pctx = lua_touserdata(L, -1);
+  lua_pop(L, 1);
+  return pctx != NULL ? *pctx : NULL;
 }
 
 nm_ctx *nm_ctx_get(lua_State *L) {
@@ -80,15 +99,38 @@ nm_ctx *nm_ctx_get(lua_State *L) {
     if (*pctx == NULL) luaL_error(L, "netmcu: the event loop is shut down");
     return *pctx;
   }
-  nm_ctx *ctx = ctx_create(L);
+  /* Everything that may raise (allocate in Lua) first, while nothing
+   * outside Lua exists yet. */
+  int msgh_ref = ref_cfunction(L, nm_msgh);
+  int emit_ref = ref_cfunction(L, emit_trampoline);
+  int util_ref = ref_cfunction(L, util_f);
+  nm_obj_init(L);
   lua_pushlightuserdata(L, (void *)&ctx_key);
   pctx = lua_newuserdata(L, sizeof *pctx);
-  *pctx = ctx;
+  *pctx = NULL;
   lua_createtable(L, 0, 1);
   lua_pushcfunction(L, ctx_gc);
   lua_setfield(L, -2, "__gc");
   lua_setmetatable(L, -2);
-  lua_rawset(L, LUA_REGISTRYINDEX);
+  lua_pushvalue(L, -2);
+  lua_pushvalue(L, -2);
+  lua_rawset(L, LUA_REGISTRYINDEX); /* key, ud stay on the stack */
+  int rc;
+  nm_ctx *ctx = ctx_create(L, &rc);
+  if (ctx == NULL) {
+    lua_pop(L, 1);
+    lua_pushnil(L);
+    lua_rawset(L, LUA_REGISTRYINDEX); /* the key exists: no allocation */
+    luaL_unref(L, LUA_REGISTRYINDEX, msgh_ref);
+    luaL_unref(L, LUA_REGISTRYINDEX, emit_ref);
+    luaL_unref(L, LUA_REGISTRYINDEX, util_ref);
+    nm_raise_uv(L, rc);
+  }
+  lua_pop(L, 2);
+  ctx->msgh_ref = msgh_ref;
+  ctx->emit_ref = emit_ref;
+  ctx->util_ref = util_ref;
+  *pctx = ctx;
   return ctx;
 }
 
@@ -154,8 +196,34 @@ static void defer_idle_cb(uv_idle_t *h) {
 
 /* ---- running ---- */
 
+/* Is a C function of netmcu's own (other than `allowed`) on L's stack?
+ * Then net.run() was called from a finalizer that a collection step inside
+ * that call ran, and the loop would free what the call is still using
+ * (issue 18: a __gc calling net.run() during sock:send()).  netmcu's
+ * functions are those in the same executable or library as this one. */
+static lua_CFunction run_allowed_from;
+
+void nm_run_allow_from(lua_CFunction f) { run_allowed_from = f; }
+
+static int inside_netmcu_call(lua_State *L) {
+  Dl_info self, info;
+  lua_Debug ar;
+  if (dladdr((void *)(uintptr_t)nm_run, &self) == 0) return 0;
+  for (int level = 1; lua_getstack(L, level, &ar); level++) {
+    if (!lua_checkstack(L, 1) || !lua_getinfo(L, "f", &ar)) return 0;
+    lua_CFunction f = lua_tocfunction(L, -1);
+    lua_pop(L, 1);
+    if (f != NULL && f != run_allowed_from && dladdr((void *)(uintptr_t)f, &info) != 0 &&
+        info.dli_fbase == self.dli_fbase)
+      return 1;
+  }
+  return 0;
+}
+
 int nm_run(nm_ctx *ctx, lua_State *L) {
   if (ctx->running) return luaL_error(L, "the event loop is already running");
+  if (inside_netmcu_call(L))
+    return luaL_error(L, "the event loop cannot run inside a netmcu call (from a finalizer?)");
   lua_State *prev = ctx->L;
   ctx->L = L;
   ctx->running = 1;
@@ -166,8 +234,12 @@ int nm_run(nm_ctx *ctx, lua_State *L) {
   ctx->L = prev;
   if (!ctx->failed) return 0;
   ctx->failed = 0;
+  if (ctx->err_ref == LUA_NOREF) { /* the message could not be kept */
+    lua_pushliteral(L, "not enough memory");
+    return 1;
+  }
   lua_rawgeti(L, LUA_REGISTRYINDEX, ctx->err_ref);
-  luaL_unref(L, LUA_REGISTRYINDEX, ctx->err_ref);
+  nm_unref(L, ctx->err_ref);
   ctx->err_ref = LUA_NOREF;
   return 1;
 }
@@ -204,11 +276,44 @@ int nm_msgh(lua_State *L) {
   return 1;
 }
 
+/* Operations that allocate, for places that must not raise (libuv
+ * callbacks): util_f(op, arg) runs them under lua_pcall. */
+enum { UTIL_REF = 1, UTIL_PUSHSTRING };
+
+static int util_f(lua_State *L) {
+  if (lua_tointeger(L, 1) == UTIL_REF) {
+    lua_settop(L, 2);
+    lua_pushinteger(L, luaL_ref(L, LUA_REGISTRYINDEX));
+  } else {
+    lua_pushstring(L, lua_touserdata(L, 2));
+  }
+  return 1;
+}
+
+/* luaL_ref of the value on top (popped): LUA_NOREF if there was no memory
+ * for it. */
+static int ref_protected(nm_ctx *ctx, lua_State *L) {
+  lua_rawgeti(L, LUA_REGISTRYINDEX, ctx->util_ref);
+  lua_pushinteger(L, UTIL_REF);
+  lua_pushvalue(L, -3);
+  int ref = LUA_NOREF;
+  if (lua_pcall(L, 2, 1, 0) == 0) ref = (int)lua_tointeger(L, -1);
+  lua_pop(L, 2);
+  return ref;
+}
+
 /* An error left a message on top of L: hand it to node.setonerror's
- * handler, else stop the loop so that run() reports it. */
+ * handler, else stop the loop so that run() reports it.  Nothing here may
+ * raise: it runs from libuv callbacks. */
 static void callback_error(nm_ctx *ctx, lua_State *L) {
-  if (ctx->onerror_ref != LUA_NOREF) {
-    lua_pushcfunction(L, nm_msgh);
+  if (ctx->stop_signal) { /* the signal's "interrupted": not an error */
+    lua_pop(L, 1);
+    nm_interrupt_done(ctx);
+    uv_stop(&ctx->loop);
+    return;
+  }
+  if (ctx->onerror_ref != LUA_NOREF && lua_checkstack(L, 4)) {
+    lua_rawgeti(L, LUA_REGISTRYINDEX, ctx->msgh_ref);
     lua_rawgeti(L, LUA_REGISTRYINDEX, ctx->onerror_ref);
     lua_pushvalue(L, -3);
     int rc = lua_pcall(L, 1, 0, -3);
@@ -219,7 +324,11 @@ static void callback_error(nm_ctx *ctx, lua_State *L) {
     lua_replace(L, -3); /* the handler's own error replaces the message */
     lua_pop(L, 1);
   }
-  ctx->err_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  if (ctx->err_ref != LUA_NOREF) { /* an earlier one is still unreported */
+    lua_pop(L, 1);
+  } else {
+    ctx->err_ref = ref_protected(ctx, L);
+  }
   ctx->failed = 1;
   uv_stop(&ctx->loop);
 }
@@ -268,9 +377,14 @@ int nm_emit(nm_ctx *ctx, int ref, int slot, int alt, nm_pusher push, void *arg) 
 void nm_push_integer(lua_State *L, void *int_ptr) { lua_pushinteger(L, *(int *)int_ptr); }
 
 void nm_report_error(nm_ctx *ctx, const char *msg) {
-  if (!nm_lua_ok(ctx)) return;
-  lua_pushstring(ctx->L, msg);
-  callback_error(ctx, ctx->L);
+  lua_State *L = ctx->L;
+  if (!nm_lua_ok(ctx) || !lua_checkstack(L, 4)) return;
+  /* protected: on out of memory the memory error is reported instead */
+  lua_rawgeti(L, LUA_REGISTRYINDEX, ctx->util_ref);
+  lua_pushinteger(L, UTIL_PUSHSTRING);
+  lua_pushlightuserdata(L, (void *)msg);
+  lua_pcall(L, 2, 1, 0);
+  callback_error(ctx, L);
 }
 
 int nm_restart(lua_State *L, const char *what, uint64_t delay_us, int reason) {

@@ -86,7 +86,8 @@ static int l_getdnsserver(lua_State *L) {
 static int l_setdnsserver(lua_State *L) {
   nm_dns_server srv;
   const char *s = luaL_checkstring(L, 1);
-  if (nm_dns_parse_server(s, &srv) != 0) return luaL_error(L, "invalid dns server ip");
+  if (nm_tocstring(L, 1) == NULL || nm_dns_parse_server(s, &srv) != 0)
+    return luaL_error(L, "invalid dns server ip");
   int i = check_index(L, 2);
   nm_dns *dns = dns_check(L);
   dns->servers[i] = srv;
@@ -131,6 +132,7 @@ static void lua_answer(void *arg, int status, const struct in_addr *addr) {
  * resolve()'s holder) stays anchored until the answer. */
 static void lua_lookup(lua_State *L, const char *name, int idx, int sock) {
   nm_ctx *ctx = nm_ctx_get(L);
+  if (name == NULL) name = ""; /* an embedded NUL: no such name, not a prefix */
   int ref = nm_anchor(L, idx);
   nm_dns_req *r = nm_dns_lookup(ctx, name, lua_answer, NULL);
   if (r == NULL) {
@@ -149,7 +151,8 @@ static void lua_lookup(lua_State *L, const char *name, int idx, int sock) {
  * object, so the answer takes the same protected path (nm_emit) as every
  * other callback. */
 static int l_resolve(lua_State *L) {
-  const char *name = luaL_checkstring(L, 1);
+  luaL_checkstring(L, 1);
+  const char *name = nm_tocstring(L, 1);
   luaL_checktype(L, 2, LUA_TFUNCTION);
   nm_obj_new(L, 1, NM_DNS_HOLDER);
   lua_pushvalue(L, 2);
@@ -171,7 +174,8 @@ static int is_udata(lua_State *L, int idx, const char *tname) {
 int nm_sock_dns(lua_State *L) {
   if (!is_udata(L, 1, "net.tcpsocket") && !is_udata(L, 1, "net.udpsocket"))
     return luaL_argerror(L, 1, "net.tcpsocket or net.udpsocket expected");
-  const char *name = luaL_checkstring(L, 2);
+  luaL_checkstring(L, 2);
+  const char *name = nm_tocstring(L, 2);
   int t = lua_type(L, 3);
   if (t != LUA_TFUNCTION && t != LUA_TNONE && t != LUA_TNIL)
     return luaL_error(L, "invalid callback function");

@@ -20,12 +20,46 @@ struct nm_srv {
   nm_srv_ud *ud; /* NULL once closed */
   int ref;       /* anchor of the Lua object while listening */
   nm_idle *idle;
+  uv_tcp_t drop; /* takes a connection that cannot be served (srv_drop) */
+  unsigned dropping : 1, drop_waits : 1, closed : 1;
 };
 
 static void srv_closed_cb(uv_handle_t *h) {
   nm_srv *s = h->data;
+  s->closed = 1;
+  if (s->dropping) return; /* drop_closed_cb frees s */
   nm_obj_unregister(&s->obj);
   free(s);
+}
+
+/* libuv stops polling a listening socket whose pending connection was not
+ * accepted, so a connection that cannot be served (out of memory) must
+ * still be taken: into s->drop, closed at once (the client sees the
+ * close).  One at a time: while drop closes, the next waits. */
+static void srv_drop(nm_srv *s);
+
+static void drop_closed_cb(uv_handle_t *h) {
+  nm_srv *s = h->data;
+  s->dropping = 0;
+  if (s->closed) {
+    nm_obj_unregister(&s->obj);
+    free(s);
+  } else if (s->drop_waits && !uv_is_closing((uv_handle_t *)&s->h)) {
+    s->drop_waits = 0;
+    srv_drop(s);
+  }
+}
+
+static void srv_drop(nm_srv *s) {
+  if (s->dropping) {
+    s->drop_waits = 1;
+    return;
+  }
+  if (uv_tcp_init(&s->ctx->loop, &s->drop) != 0) return;
+  s->drop.data = s;
+  s->dropping = 1;
+  uv_accept((uv_stream_t *)&s->h, (uv_stream_t *)&s->drop); /* EAGAIN if none waits */
+  uv_close((uv_handle_t *)&s->drop, drop_closed_cb);
 }
 
 /* Stop listening; accepted sockets keep their timeout (SPEC 4). */
@@ -45,9 +79,12 @@ static void connection_cb(uv_stream_t *server, int status) {
   nm_ctx *ctx = s->ctx;
   /* Accept errors (EMFILE, ...) leave the connection in the backlog or, for
    * EMFILE, libuv refuses it; the server keeps listening. */
-  if (status < 0 || s->ud == NULL || !nm_lua_ok(ctx)) return;
+  if (status < 0 || s->ud == NULL) return;
   nm_tcp *sock = nm_tcp_accept(ctx, server, s->idle);
-  if (sock == NULL) return;
+  if (sock == NULL) { /* out of memory (issue 18: the server stopped) */
+    srv_drop(s);
+    return;
+  }
   nm_emit(ctx, s->ref, NM_CB_ACCEPT, 0, nm_tcp_push_accepted, sock);
   nm_tcp_accept_done(sock);
 }
@@ -62,8 +99,7 @@ static int l_listen(lua_State *L) {
   sa.sin_addr.s_addr = htonl(INADDR_ANY);
   if (lua_type(L, i) == LUA_TNUMBER) port = nm_checkport(L, i++);
   if (lua_type(L, i) == LUA_TSTRING) {
-    if (nm_parse_ip4(lua_tostring(L, i), &sa.sin_addr) != 0)
-      return luaL_error(L, "invalid IP address");
+    if (nm_checkip4(L, i, &sa.sin_addr) != 0) return luaL_error(L, "invalid IP address");
     i++;
   } else if (lua_isnil(L, i)) {
     i++; /* listen(port, nil, fn) */

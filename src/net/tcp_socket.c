@@ -68,7 +68,7 @@ static void tcp_detach(nm_tcp *s) {
 }
 
 static void wreq_free(nm_ctx *ctx, nm_wreq *w) {
-  if (!ctx->closed) luaL_unref(ctx->L, LUA_REGISTRYINDEX, w->strref);
+  if (!ctx->closed) nm_unref(ctx->L, w->strref); /* from libuv: must not raise */
   free(w);
 }
 
@@ -259,8 +259,9 @@ static void tcp_connected(nm_tcp *s) {
  * list, drained by one deferred call.  While a socket has sents due, its
  * completed uv_writes count there too, so that `sent` keeps call order; a
  * socket closed meanwhile stays allocated (gone) until the list reached it.
- * One spare request per loop is kept ready, so that send() can fail for
- * want of memory before it has written anything. */
+ * One spare request and one spare registry slot (for the string of a send
+ * libuv queues) per loop are kept ready, so that send() fails for want of
+ * memory before it has written anything, never after. */
 typedef struct nm_tcp_sent {
   nm_obj obj; /* shutdown frees the list */
   nm_ctx *ctx;
@@ -268,6 +269,7 @@ typedef struct nm_tcp_sent {
   int queued;
   nm_tcp *head, **tail;
   nm_wreq *spare;
+  int spare_ref; /* a registry slot holding false, or LUA_NOREF */
 } nm_tcp_sent;
 
 static void sent_due_cb(nm_defer *d) {
@@ -304,6 +306,7 @@ static void sent_kill(nm_obj *o) {
   nm_obj_unregister(&q->obj);
   q->ctx->state[NM_STATE_TCP] = NULL;
   free(q->spare);
+  nm_unref(q->ctx->L, q->spare_ref);
   free(q);
 }
 
@@ -312,6 +315,7 @@ static nm_tcp_sent *sent_list(nm_ctx *ctx) {
   if (q == NULL && (q = calloc(1, sizeof *q)) != NULL) {
     q->tail = &q->head;
     q->ctx = ctx;
+    q->spare_ref = LUA_NOREF;
     nm_obj_register(ctx, &q->obj, sent_kill);
     ctx->state[NM_STATE_TCP] = q;
   }
@@ -462,8 +466,9 @@ static int l_connect(lua_State *L) {
   if (port == 0) return luaL_error(L, "specify port");
   const char *host = "127.0.0.1";
   int fn = 0;
-  if (lua_type(L, 3) == LUA_TSTRING) host = lua_tostring(L, 3);
-  else if (!lua_isnoneornil(L, 3) && lua_type(L, 3) != LUA_TFUNCTION)
+  if (lua_type(L, 3) == LUA_TSTRING) {
+    if ((host = nm_tocstring(L, 3)) == NULL) return luaL_error(L, "invalid IP address");
+  } else if (!lua_isnoneornil(L, 3) && lua_type(L, 3) != LUA_TFUNCTION)
     return luaL_argerror(L, 3, "host name or IP address expected");
   if (lua_type(L, 3) == LUA_TFUNCTION) fn = 3;
   else if (lua_type(L, 4) == LUA_TFUNCTION) fn = 4; /* legacy connection callback */
@@ -550,12 +555,24 @@ static int l_send(lua_State *L) {
     return luaL_error(L, "invalid callback function");
   nm_tcp *s = ud->s;
   if (s == NULL) return luaL_error(L, "not connected");
+  /* Whatever may raise comes before the first byte is written (SPEC 2). */
   nm_tcp_sent *q = sent_list(s->ctx);
-  nm_wreq *w = q == NULL ? NULL : q->spare != NULL ? q->spare : malloc(sizeof *w);
+  if (q == NULL) return luaL_error(L, "out of memory");
+  nm_wreq *w = q->spare != NULL ? q->spare : malloc(sizeof *w);
   if (w == NULL) return luaL_error(L, "out of memory");
+  q->spare = w; /* kept if what follows raises */
+  if (q->spare_ref == LUA_NOREF) {
+    lua_pushboolean(L, 0);
+    q->spare_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  }
+  if (t == LUA_TFUNCTION) {
+    lua_pushvalue(L, 3);
+    nm_cb_set(L, 1, NM_CB_SENT);
+  }
   q->spare = NULL;
   w->s = s;
-  w->buf = uv_buf_init((char *)data, (unsigned int)len);
+  w->buf = uv_buf_init((char *)data, 0);
+  w->buf.len = len; /* uv_buf_init takes 32 bits: a 4 GiB + 16 send sent 16 */
   w->next = NULL;
   int n = s->phase == NM_CONNECTED ? uv_try_write((uv_stream_t *)&s->h, &w->buf, 1) : UV_EAGAIN;
   if (n > 0 && (size_t)n == len) { /* all with the kernel already */
@@ -580,18 +597,17 @@ static int l_send(lua_State *L) {
   }
   /* Nothing left queued: libuv handed every byte to the kernel at once (the
    * usual case), so the string need not be kept alive for the write
-   * callback, which saves a registry ref and unref per send. */
+   * callback, which saves a registry ref and unref per send.  Otherwise it
+   * takes the spare slot: setting an existing key cannot fail. */
   if (s->phase != NM_RESOLVING && s->h.write_queue_size == 0) {
     w->strref = LUA_NOREF;
   } else {
     lua_pushvalue(L, 2);
-    w->strref = luaL_ref(L, LUA_REGISTRYINDEX);
+    lua_rawseti(L, LUA_REGISTRYINDEX, q->spare_ref);
+    w->strref = q->spare_ref;
+    q->spare_ref = LUA_NOREF;
   }
 done:
-  if (t == LUA_TFUNCTION) {
-    lua_pushvalue(L, 3);
-    nm_cb_set(L, 1, NM_CB_SENT);
-  }
   nm_idle_touch(s);
   return 0;
 }

@@ -170,7 +170,7 @@ static void send_cb(uv_udp_send_t *req, int status) {
   udp_sreq *w = nm_container_of(req, udp_sreq, req);
   nm_udp *s = w->s;
   nm_ctx *ctx = s->ctx;
-  if (!ctx->closed) luaL_unref(ctx->L, LUA_REGISTRYINDEX, w->strref);
+  if (!ctx->closed) nm_unref(ctx->L, w->strref); /* from libuv: must not raise */
   free(w);
   if (status == 0 && udp_wants(s, NM_CB_SENT)) nm_emit(ctx, s->ref, NM_CB_SENT, 0, NULL, NULL);
 }
@@ -188,17 +188,20 @@ static int udp_transmit(lua_State *L, nm_udp *s, int idx, const struct sockaddr_
     return 0;
   }
   if (rc != UV_EAGAIN) return rc;
-  udp_sreq *w = malloc(sizeof *w);
-  if (w == NULL) return UV_ENOMEM;
+  int ref = nm_ref(L, idx); /* never raises: send() then undoes its bind */
+  udp_sreq *w = ref == LUA_NOREF ? NULL : malloc(sizeof *w);
+  if (w == NULL) {
+    nm_unref(L, ref);
+    return UV_ENOMEM;
+  }
   w->s = s;
+  w->strref = ref;
   rc = uv_udp_send(&w->req, &s->h, &buf, 1, (const struct sockaddr *)to, send_cb);
   if (rc != 0) {
     free(w);
-    return rc;
+    nm_unref(L, ref);
   }
-  lua_pushvalue(L, idx);
-  w->strref = luaL_ref(L, LUA_REGISTRYINDEX);
-  return 0;
+  return rc;
 }
 
 /* udp:send(port, ip, data[, fn]) */
@@ -210,8 +213,7 @@ static int l_send(lua_State *L) {
   memset(&to, 0, sizeof to);
   to.sin_family = AF_INET;
   to.sin_port = htons((uint16_t)port);
-  const char *ip = lua_type(L, 3) == LUA_TSTRING ? lua_tostring(L, 3) : "";
-  if (nm_parse_ip4(ip, &to.sin_addr) != 0) return luaL_error(L, "invalid IP address");
+  if (nm_checkip4(L, 3, &to.sin_addr) != 0) return luaL_error(L, "invalid IP address");
   size_t len;
   luaL_checklstring(L, 4, &len);
   if (len == 0) return luaL_error(L, "no data to send");
@@ -221,6 +223,10 @@ static int l_send(lua_State *L) {
   if (t != LUA_TNONE && t != LUA_TNIL && t != LUA_TFUNCTION)
     return luaL_error(L, "invalid callback function");
 
+  if (t == LUA_TFUNCTION) { /* may raise: before anything is bound or sent */
+    lua_pushvalue(L, 5);
+    nm_cb_set(L, 1, NM_CB_SENT);
+  }
   int bound_here = 0, rc = 0;
   if (ud->s == NULL) { /* first bound to an ephemeral port (SPEC 7) */
     struct sockaddr_in any;
@@ -234,10 +240,6 @@ static int l_send(lua_State *L) {
   if (rc != 0) {
     if (bound_here && ud->s != NULL) udp_shut(ud->s); /* no side effect */
     return nm_raise_uv(L, rc);
-  }
-  if (t == LUA_TFUNCTION) {
-    lua_pushvalue(L, 5);
-    nm_cb_set(L, 1, NM_CB_SENT);
   }
   return 0;
 }
@@ -255,8 +257,7 @@ static int l_listen(lua_State *L) {
   if (lua_type(L, i) == LUA_TNUMBER) port = nm_checkport(L, i++);
   else if (lua_isnil(L, i)) i++; /* listen(nil, ip) */
   if (lua_type(L, i) == LUA_TSTRING) {
-    if (nm_parse_ip4(lua_tostring(L, i), &sa.sin_addr) != 0)
-      return luaL_error(L, "invalid IP address");
+    if (nm_checkip4(L, i, &sa.sin_addr) != 0) return luaL_error(L, "invalid IP address");
   } else if (!lua_isnoneornil(L, i)) {
     return luaL_argerror(L, i, "port or IP address expected");
   }
