@@ -1,6 +1,9 @@
 /* idle.c - the inactivity timeout of a server's accepted sockets (SPEC 4),
  * one timer per server for any number of connections; see tcp.h. */
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdlib.h>
+#include <sys/socket.h>
 
 #include "tcp.h"
 
@@ -31,6 +34,20 @@ void nm_idle_unref(nm_idle *idle) {
   if (--idle->refs == 0) idle_kill(&idle->obj);
 }
 
+/* How long ago the kernel last sent data of s, in ms (UINT64_MAX if it
+ * cannot tell).  A single large send() keeps the kernel sending long
+ * after the call: that is activity too (SPEC 4), which send() and its
+ * completion alone would not show (found sending 4 GiB, issue 18). */
+static uint64_t kernel_sent_ago(nm_tcp *s) {
+  struct tcp_info ti;
+  socklen_t len = sizeof ti;
+  uv_os_fd_t fd;
+  if (s->h.write_queue_size == 0 || uv_fileno((uv_handle_t *)&s->h, &fd) != 0 ||
+      getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) != 0)
+    return UINT64_MAX;
+  return ti.tcpi_last_data_sent;
+}
+
 /* Close every socket idle for the timeout, oldest first, then sleep until
  * the next one could expire. */
 static void idle_timer_cb(uv_timer_t *t) {
@@ -43,6 +60,11 @@ static void idle_timer_cb(uv_timer_t *t) {
     if (due > now) {
       uv_timer_start(t, idle_timer_cb, due - now, 0);
       break;
+    }
+    uint64_t ago = kernel_sent_ago(s);
+    if (ago < idle->timeout_ms) { /* still sending: active (checked again a timeout later) */
+      nm_idle_touch(s);
+      continue;
     }
     nm_tcp_timed_out(s); /* removes s from the list */
     if (idle->ctx->failed) break;

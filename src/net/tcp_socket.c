@@ -241,10 +241,24 @@ static void tcp_read_start(nm_tcp *s) {
   if (rc != 0) tcp_end(s, nm_errcode(rc), 0);
 }
 
+/* A client connection to a peer that vanished without a FIN (host gone,
+ * cable cut) would wait forever while nothing is sent: TCP keepalive
+ * probes it after 60 s of silence, every 10 s, and gives up after 5
+ * (disconnection -8).  Accepted sockets have the server's inactivity
+ * timeout instead (docs/DIFFERENCES.md). */
+static void tcp_keepalive(nm_tcp *s) {
+  uv_os_fd_t fd;
+  int intvl = 10, cnt = 5;
+  if (uv_tcp_keepalive(&s->h, 1, 60) != 0 || uv_fileno((uv_handle_t *)&s->h, &fd) != 0) return;
+  setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof intvl);
+  setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof cnt);
+}
+
 /* Connected (either way): fire `connection`, then read unless held. */
 static void tcp_connected(nm_tcp *s) {
   s->phase = NM_CONNECTED;
   uv_tcp_nodelay(&s->h, 1); /* see docs: NodeMCU scripts send in pieces */
+  if (!s->accepted) tcp_keepalive(s);
   if (tcp_wants(s, NM_CB_CONNECTION))
     nm_emit(s->ctx, s->ref, NM_CB_CONNECTION, 0, NULL, NULL);
   if (s->ud != NULL) tcp_read_start(s);
