@@ -115,10 +115,14 @@ local function stream_pair(total, done_cb)
 end
 
 -- A server streaming to the peer until the connection fails; on_end(code,
--- which) with which = "reconnection" or "disconnection".
+-- which) with which = "reconnection" or "disconnection".  It stops
+-- listening once the peer is in: closing it any earlier (it once closed
+-- when the other stream ended) refuses a peer that is slow to start under
+-- load, and the test then waited for a reset that never came.
 local function streaming_server(use_reconnection, on_end)
   local srv = net.createServer()
   srv:listen(0, "127.0.0.1", function(c)
+    srv:close()
     local function more(s) s:send(CHUNK) end
     c:on("connection", more)
     c:on("sent", more)
@@ -145,7 +149,7 @@ for _, use_rec in ipairs({true, false}) do
         T.ok(other_done.intact, "intact, and closed normally")
         done()
       end
-      local srv, port = streaming_server(use_rec, function(code, w)
+      local _, port = streaming_server(use_rec, function(code, w)
         if ended then ended.count = ended.count + 1; return end
         ended = {code = code, which = w, count = 1, at = now_s()}
         tmr.create():alarm(100, tmr.ALARM_SINGLE, function() -- catch a duplicate
@@ -156,7 +160,6 @@ for _, use_rec in ipairs({true, false}) do
       peer("rst", port, 200000)
       stream_pair(4 * 1024 * 1024, function(got, intact)
         other_done = {got = got, intact = intact}
-        srv:close()
         finish()
       end)
     end, 20)
