@@ -91,9 +91,9 @@ sweep() {
       bad="$bad at=$at: $(head -c 200 "$tmp/err")"
     elif [ $rc -eq 0 ]; then
       exit0=$((exit0 + 1))
-    elif [ $rc -eq 1 ] && grep -q "$want\|not enough memory\|out of memory" "$tmp/err"; then
+    elif [ $rc -eq 1 ] && grep -q "$want\|not enough memory\|out of memory\|Cannot allocate memory" "$tmp/err"; then
       exit1=$((exit1 + 1))
-    elif [ $rc -eq 134 ] && grep -q 'failed-in libuv' "$tmp/log" && [ ! -s "$tmp/err" ]; then
+    elif [ $rc -eq 134 ] && grep -q 'failed-in libuv' "$tmp/log" && [ -z "$(grep -v Aborted "$tmp/err")" ]; then
       uvabort=$((uvabort + 1))
     else
       bad="$bad at=$at: exit $rc $(head -c 200 "$tmp/err")"
@@ -121,7 +121,7 @@ local function stop()
 end
 srv:listen(0, "127.0.0.1", function(c)
   c:on("receive", function(s, d)
-    s:send("pong", function()
+    s:send("pong " .. d, function()
       s:close()
       if d == "last" then stop() end
     end)
@@ -129,14 +129,21 @@ srv:listen(0, "127.0.0.1", function(c)
 end)
 guard:alarm(8000, tmr.ALARM_SINGLE, stop)
 node.setonerror(function(e) io.stderr:write("onerror: ", e, "\n") end)
-local f = io.open(arg[1] .. ".tmp", "w")
-f:write(srv:getaddr(), "\n")
-f:close()
-os.rename(arg[1] .. ".tmp", arg[1])
-os.getenv("NETMCU_FAIL_ARM") -- from here on, the n-th allocation fails
+-- Armed from a callback, so that what the runtime allocates after the main
+-- chunk (5.1: a closure for net.run) is not counted: the next allocations
+-- are the accept's.  The client starts once the port file exists.
+local tmpname, name = arg[1] .. ".tmp", arg[1]
+tmr.create():alarm(1, tmr.ALARM_SINGLE, function()
+  local f = io.open(tmpname, "w")
+  f:write(srv:getaddr(), "\n")
+  f:close()
+  os.rename(tmpname, name) -- the client connects once this loop turn is over
+  os.getenv("NETMCU_FAIL_ARM") -- from here on, the n-th allocation fails
+end)
 L
 cat > "$tmp/client.lua" <<'L'
--- one connection that may be dropped, then one that must be served
+-- sixteen connections, one after the other: one of them may be dropped (one
+-- allocation fails), the last must be served
 local port = tonumber(arg[1])
 local function try(msg, nextf)
   local c, t, got = net.createConnection(), tmr.create(), "nothing"
@@ -147,9 +154,14 @@ local function try(msg, nextf)
   c:on("connection", function(s) s:send(msg) end)
   c:connect(port, "127.0.0.1")
 end
-try("first", function(r1)
-  try("last", function(r2) print(r1 .. " " .. r2) end)
-end)
+local results, n = {}, 0
+local function nextone(r)
+  if r then results[#results + 1] = r end
+  n = n + 1
+  if n > 16 then return print(table.concat(results, " ")) end
+  try(n == 16 and "last" or "c" .. n, nextone)
+end
+nextone()
 L
 bad="" served=0
 for k in 1 2 3 4 5 6 7 8 9 10 11 12; do
@@ -163,8 +175,9 @@ for k in 1 2 3 4 5 6 7 8 9 10 11 12; do
     continue
   fi
   out=$(timeout 15 $NM "$tmp/client.lua" "$(cat "$tmp/port")")
+  dropped=$(echo "$out" | tr ' ' '\n' | grep -c 'reset\|nothing\|timeout')
   case $out in
-    *" pong/0") served=$((served + 1)) ;;
+    *"pong last/0") [ "$dropped" -le 1 ] && served=$((served + 1)) || bad="$bad k=$k: '$out'" ;;
     *) bad="$bad k=$k: '$out'" ;;
   esac
   if wait_exit $spid 10; then
@@ -175,7 +188,7 @@ for k in 1 2 3 4 5 6 7 8 9 10 11 12; do
   fi
 done
 if [ -z "$bad" ]; then
-  ok "allocation 1..12 after listening fails once: the next client is still served ($served of 12)"
+  ok "allocation 1..12 after listening fails once: at most one client is dropped, the next are served ($served of 12)"
 else
   nok "a failed allocation in accept does not stop the server (issue 18 item 1)" "$bad"
 fi

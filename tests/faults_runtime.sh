@@ -26,10 +26,17 @@ check "a script from a closed standard input: exit 1, cannot read the script fro
   [ $rc -eq 1 ] && grep -q "cannot read the script from stdin" "$tmp/err"
 
 # ---- item 6: signals stop busy Lua code; the watchdog catches it ----
+# LuaJIT runs no hook inside a compiled loop (luajit's own Ctrl-C cannot
+# stop `while true do end` either): the cases of a busy pure-Lua loop are
+# skipped there.
+JIT=$($NM -e 'io.write(jit and "yes" or "no")')
 # sig_case NAME SIG WANT SCRIPT: start SCRIPT (it prints "ready" when it
 # is busy), send SIG, expect exit WANT within 3 s and nothing on stderr.
 sig_case() {
   name=$1 sig=$2 want=$3
+  case "$JIT $4" in
+    yes*"while true do"*) skip "$name: SIG$sig" "LuaJIT runs no hook in a compiled loop"; return ;;
+  esac
   printf '%s\n' "$4" > "$tmp/busy.lua"
   $NM "$tmp/busy.lua" >"$tmp/out" 2>"$tmp/err" &
   pid=$!
@@ -91,6 +98,9 @@ exec 7>&-
 # The software watchdog stops a hung callback and a long tmr.delay.
 wd_case() {
   name=$1
+  case "$JIT $2" in
+    yes*"while true do"*) skip "$name" "LuaJIT runs no hook in a compiled loop"; return ;;
+  esac
   printf '%s\n' "$2" > "$tmp/wd.lua"
   start=$(date +%s)
   timeout -k 2 20 $NM "$tmp/wd.lua" >"$tmp/out" 2>"$tmp/err"; rc=$?
@@ -110,9 +120,13 @@ node.setonerror(function(e) print("handled: " .. e:match("[^\n]*")) tmr.softwd(0
 tmr.softwd(1)
 tmr.create():alarm(1, tmr.ALARM_SINGLE, function() while true do end end)
 L
-out=$(timeout -k 2 20 $NM "$tmp/wd_onerror.lua" 2>"$tmp/err"); rc=$?
-check "the watchdog's error goes to node.setonerror; the loop goes on to the end (exit 0)" \
-  [ $rc -eq 0 -a "$out" = "handled: software watchdog expired (tmr.softwd)" ]
+if [ "$JIT" = yes ]; then
+  skip "the watchdog's error goes to node.setonerror" "LuaJIT runs no hook in a compiled loop"
+else
+  out=$(timeout -k 2 20 $NM "$tmp/wd_onerror.lua" 2>"$tmp/err"); rc=$?
+  check "the watchdog's error goes to node.setonerror; the loop goes on to the end (exit 0)" \
+    [ $rc -eq 0 -a "$out" = "handled: software watchdog expired (tmr.softwd)" ]
+fi
 out=$(timeout -k 2 20 $NM -e 'tmr.softwd(1) local t = tmr.create() local n = 0
 t:alarm(300, tmr.ALARM_AUTO, function() tmr.wdclr() n = n + 1 if n == 8 then t:unregister() tmr.softwd(0) print("fed") end end)' 2>&1); rc=$?
 check "a fed watchdog does not fire" [ $rc -eq 0 -a "$out" = fed ]
@@ -131,7 +145,7 @@ cat > "$tmp/reset.lua" <<'L'
 -- sockets keep their EPIPE: a peer that resets while we send
 local srv = net.createServer()
 srv:listen(0, "127.0.0.1", function(c)
-  local big = ("z"):rep(1 << 20)
+  local big = ("z"):rep(1048576)
   local function more(s) s:send(big) end
   c:on("connection", more)
   c:on("sent", more)
@@ -150,8 +164,9 @@ printf '#!/usr/bin/env netmcu\nprint("shebang")\nerror("line 3")\n' > "$tmp/sheb
 printf '\357\273\277print("bom")\n' > "$tmp/bom.lua"
 printf '\357\273\277#!/usr/bin/env netmcu\nprint("both")\n' > "$tmp/both.lua"
 for s in shebang bom both; do
-  f_out=$($NM "$tmp/$s.lua" 2>&1 | sed "s|$tmp/$s.lua|SCRIPT|"); f_rc=$?
-  s_out=$($NM - < "$tmp/$s.lua" 2>&1 | sed "s|stdin|SCRIPT|"); s_rc=$?
+  # (LuaJIT's tracebacks end with an address that differs per run)
+  f_out=$($NM "$tmp/$s.lua" 2>&1 | sed "s|$tmp/$s.lua|SCRIPT|; s|at 0x.*|at ADDR|")
+  s_out=$($NM - < "$tmp/$s.lua" 2>&1 | sed "s|stdin|SCRIPT|; s|at 0x.*|at ADDR|")
   check "$s.lua: from standard input as from the file" [ "$f_out" = "$s_out" ]
 done
 check "the #! line counts: the error is on line 3" sh -c "$NM - < '$tmp/shebang.lua' 2>&1 | grep -q '^netmcu: stdin:3: line 3'"

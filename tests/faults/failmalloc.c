@@ -122,6 +122,7 @@ static int fail_now(void *ret) {
   if (fail_count != 0 && n >= fail_at + fail_count) return 0;
   __atomic_add_fetch(&failed, 1, __ATOMIC_RELAXED);
   note_caller(ret);
+  errno = ENOMEM; /* as a real malloc */
   return 1;
 }
 
