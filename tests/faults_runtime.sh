@@ -95,6 +95,30 @@ else
 fi
 exec 7>&-
 
+# From a stock interpreter: lua's own SIGINT handler (a hook, as netmcu's)
+# ends tmr.delay() too.  (perl resets SIGINT, which a background job of a
+# non-interactive shell inherits ignored.)
+if [ "${NETMCU_SANITIZED:-}" = 1 ]; then
+  skip "stock interpreter: SIGINT ends tmr.delay()" "sanitized build cannot be loaded by a stock interpreter"
+else
+  LUA_CPATH="${NETMCU_CPATH:-build/?.so}" perl -e '$SIG{INT} = "DEFAULT"; exec @ARGV' \
+    "${NETMCU_LUA:-lua5.3}" -e 'local tmr = require "tmr" print("ready") io.stdout:flush() tmr.delay(20e6)' \
+    >"$tmp/out" 2>"$tmp/err" &
+  pid=$!
+  if wait_for "$tmp/out" ready 10; then
+    sleep 0.2
+    kill -INT $pid
+    if wait_exit $pid 3; then
+      check "stock interpreter: SIGINT ends tmr.delay(20 s) at once ('interrupted!')" \
+        [ "$status" -ne 0 ] && grep -q "interrupted" "$tmp/err"
+    else
+      kill -9 $pid; nok "stock interpreter: SIGINT: tmr.delay still running after 3 s"
+    fi
+  else
+    kill -9 $pid; nok "stock interpreter: never became ready" "$(cat "$tmp/err")"
+  fi
+fi
+
 # The software watchdog stops a hung callback and a long tmr.delay.
 wd_case() {
   name=$1
