@@ -33,7 +33,7 @@ static int ctx_gc(lua_State *L) {
 
 static void defer_idle_cb(uv_idle_t *h);
 static int emit_trampoline(lua_State *L);
-static int util_f(lua_State *L);
+static int pushstring_f(lua_State *L);
 
 /* A C function kept in the registry, so that pushing it later cannot fail
  * (on 5.1 lua_pushcfunction allocates). */
@@ -103,7 +103,7 @@ nm_ctx *nm_ctx_get(lua_State *L) {
    * outside Lua exists yet. */
   int msgh_ref = ref_cfunction(L, nm_msgh);
   int emit_ref = ref_cfunction(L, emit_trampoline);
-  int util_ref = ref_cfunction(L, util_f);
+  int pushstring_ref = ref_cfunction(L, pushstring_f);
   nm_obj_init(L);
   lua_pushlightuserdata(L, (void *)&ctx_key);
   pctx = lua_newuserdata(L, sizeof *pctx);
@@ -123,13 +123,13 @@ nm_ctx *nm_ctx_get(lua_State *L) {
     lua_rawset(L, LUA_REGISTRYINDEX); /* the key exists: no allocation */
     luaL_unref(L, LUA_REGISTRYINDEX, msgh_ref);
     luaL_unref(L, LUA_REGISTRYINDEX, emit_ref);
-    luaL_unref(L, LUA_REGISTRYINDEX, util_ref);
+    luaL_unref(L, LUA_REGISTRYINDEX, pushstring_ref);
     nm_raise_uv(L, rc);
   }
   lua_pop(L, 2);
   ctx->msgh_ref = msgh_ref;
   ctx->emit_ref = emit_ref;
-  ctx->util_ref = util_ref;
+  ctx->pushstring_ref = pushstring_ref;
   *pctx = ctx;
   return ctx;
 }
@@ -276,30 +276,11 @@ int nm_msgh(lua_State *L) {
   return 1;
 }
 
-/* Operations that allocate, for places that must not raise (libuv
- * callbacks): util_f(op, arg) runs them under lua_pcall. */
-enum { UTIL_REF = 1, UTIL_PUSHSTRING };
-
-static int util_f(lua_State *L) {
-  if (lua_tointeger(L, 1) == UTIL_REF) {
-    lua_settop(L, 2);
-    lua_pushinteger(L, luaL_ref(L, LUA_REGISTRYINDEX));
-  } else {
-    lua_pushstring(L, lua_touserdata(L, 2));
-  }
+/* lua_pushstring(L, msg), run under lua_pcall by nm_report_error, which
+ * must not raise. */
+static int pushstring_f(lua_State *L) {
+  lua_pushstring(L, lua_touserdata(L, 1));
   return 1;
-}
-
-/* luaL_ref of the value on top (popped): LUA_NOREF if there was no memory
- * for it. */
-static int ref_protected(nm_ctx *ctx, lua_State *L) {
-  lua_rawgeti(L, LUA_REGISTRYINDEX, ctx->util_ref);
-  lua_pushinteger(L, UTIL_REF);
-  lua_pushvalue(L, -3);
-  int ref = LUA_NOREF;
-  if (lua_pcall(L, 2, 1, 0) == 0) ref = (int)lua_tointeger(L, -1);
-  lua_pop(L, 2);
-  return ref;
 }
 
 /* An error left a message on top of L: hand it to node.setonerror's
@@ -327,7 +308,8 @@ static void callback_error(nm_ctx *ctx, lua_State *L) {
   if (ctx->err_ref != LUA_NOREF) { /* an earlier one is still unreported */
     lua_pop(L, 1);
   } else {
-    ctx->err_ref = ref_protected(ctx, L);
+    ctx->err_ref = nm_ref(L, -1); /* LUA_NOREF: run() says "not enough memory" */
+    lua_pop(L, 1);
   }
   ctx->failed = 1;
   uv_stop(&ctx->loop);
@@ -380,10 +362,9 @@ void nm_report_error(nm_ctx *ctx, const char *msg) {
   lua_State *L = ctx->L;
   if (!nm_lua_ok(ctx) || !lua_checkstack(L, 4)) return;
   /* protected: on out of memory the memory error is reported instead */
-  lua_rawgeti(L, LUA_REGISTRYINDEX, ctx->util_ref);
-  lua_pushinteger(L, UTIL_PUSHSTRING);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, ctx->pushstring_ref);
   lua_pushlightuserdata(L, (void *)msg);
-  lua_pcall(L, 2, 1, 0);
+  lua_pcall(L, 1, 1, 0);
   callback_error(ctx, L);
 }
 

@@ -74,7 +74,7 @@ typedef struct nm_ctx {
   int failed;            /* an uncaught Lua error is waiting in err_ref */
   int err_ref;
   int onerror_ref;       /* node.setonerror handler, or LUA_NOREF */
-  int msgh_ref, emit_ref, util_ref; /* C functions, fetched allocation-free */
+  int msgh_ref, emit_ref, pushstring_ref; /* C functions, fetched allocation-free */
   int running;
   volatile sig_atomic_t stop_signal; /* set by the runtime's signal handlers */
   volatile sig_atomic_t intr; /* nm_interrupt's reason, until handled */
