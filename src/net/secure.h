@@ -19,4 +19,20 @@ __attribute__((weak, visibility("hidden"))) int nm_tls_attach(nm_ctx *ctx, nm_tc
 
 static inline int nm_secure_available(void) { return nm_tls_attach != NULL; }
 
+/* A C client's connection to host:port, with TLS when secure: the new
+ * connection in *out, or a libuv error with nothing left behind. */
+static inline int nm_tcp_open_client(nm_ctx *ctx, nm_tcp_user *u, const char *host,
+                                     uint16_t port, int secure, nm_tcp **out) {
+  nm_tcp *s = nm_tcp_new(ctx, u);
+  int rc = s == NULL ? UV_ENOMEM : 0;
+  if (rc == 0 && secure) rc = nm_tls_attach(ctx, s, host);
+  if (rc == 0) rc = nm_tcp_connect(s, host, port);
+  if (rc != 0 && s != NULL) {
+    nm_tcp_abort(s);
+    s = NULL;
+  }
+  *out = s;
+  return rc;
+}
+
 #endif

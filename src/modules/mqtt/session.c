@@ -466,12 +466,8 @@ int mqtt_session_start(lua_State *L, int idx, mqtt_ud *ud, uint8_t *connect, siz
   nm_list_init(&c->queue);
   c->next_write = &c->queue;
   uv_timer_init(&ctx->loop, &c->timer);
-  c->tcp = nm_tcp_new(ctx, &c->u);
-  int rc = c->tcp == NULL ? UV_ENOMEM : 0;
-  if (rc == 0 && secure) rc = nm_tls_attach(ctx, c->tcp, host);
-  if (rc == 0) rc = nm_tcp_connect(c->tcp, host, port);
+  int rc = nm_tcp_open_client(ctx, &c->u, host, port, secure, &c->tcp);
   if (rc != 0) {
-    if (c->tcp != NULL) nm_tcp_abort(c->tcp);
     free(c->connect);
     uv_close((uv_handle_t *)&c->timer, session_closed_cb);
     return rc;

@@ -451,14 +451,8 @@ int ws_conn_start(lua_State *L, int idx, ws_ud *ud, int fail, const char *host, 
   c->rx.msg_op = -1;
   uv_timer_init(&ctx->loop, &c->timer);
   int rc = 0;
-  if (!fail) {
-    c->tcp = nm_tcp_new(ctx, &c->u);
-    rc = c->tcp == NULL ? UV_ENOMEM : 0;
-    if (rc == 0 && secure) rc = nm_tls_attach(ctx, c->tcp, host);
-    if (rc == 0) rc = nm_tcp_connect(c->tcp, host, port);
-  }
+  if (!fail) rc = nm_tcp_open_client(ctx, &c->u, host, port, secure, &c->tcp);
   if (rc != 0) {
-    if (c->tcp != NULL) nm_tcp_abort(c->tcp);
     free(c->req);
     uv_close((uv_handle_t *)&c->timer, conn_closed_cb);
     return rc;
