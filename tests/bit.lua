@@ -1,4 +1,4 @@
--- bit (SPEC 16, NodeMCU's bit module): 32-bit operations with signed 32-bit
+-- bit (NodeMCU's bit module): 32-bit operations with signed 32-bit
 -- results on every Lua version, as on the device.
 local T = dofile("tests/lib/t.lua")
 local is53 = math.type ~= nil

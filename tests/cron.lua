@@ -1,4 +1,4 @@
--- cron (SPEC 16): entries fire at the start of matching minutes of rtctime
+-- cron: entries fire at the start of matching minutes of rtctime
 -- (UTC).  The clock is controlled: rtctime.set to just before a minute
 -- boundary, then each event is awaited with a bounded timeout.
 local T = dofile("tests/lib/t.lua")

@@ -1,4 +1,4 @@
--- crypto (SPEC 16): hashes, HMACs, hash objects, AES, mask, fhash against
+-- crypto: hashes, HMACs, hash objects, AES, mask, fhash against
 -- published test vectors (RFC 1321, FIPS 180 examples, RFC 2202, RFC 4231,
 -- NIST SP 800-38A) and the firmware's error messages.
 local T = dofile("tests/lib/t.lua")

@@ -1,6 +1,6 @@
 #!/bin/sh
 # tests/device_module.sh - file, node, uart and gpio from a stock Lua
-# interpreter (SPEC 12): require gives each, on the loop of net; the root
+# interpreter: require gives each, on the loop of net; the root
 # is the current directory; what needs the runtime says so.
 cd "$(dirname "$0")/.." || exit 2
 . tests/lib/tap.sh

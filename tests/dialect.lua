@@ -1,4 +1,4 @@
--- The firmware's Lua dialect (issue 12, SPEC 12): NodeMCU's Lua 5.3 keeps
+-- The firmware's Lua dialect (issue 12): NodeMCU's Lua 5.3 keeps
 -- unpack, loadstring and package.loaders (LUA_COMPAT_UNPACK,
 -- LUA_COMPAT_LOADSTRING, LUA_COMPAT_LOADERS), so the runtime's 5.3 and 5.4
 -- builds provide exactly those; 5.1 and LuaJIT have them natively.

@@ -1,4 +1,4 @@
--- encoder (SPEC 16): Base64 and hex, with the firmware's errors.
+-- encoder: Base64 and hex, with the firmware's errors.
 local T = dofile("tests/lib/t.lua")
 
 local all = {}

@@ -1,4 +1,4 @@
--- gpio (SPEC 15): the simulated pins' calls without a channel (the channel
+-- gpio: the simulated pins' calls without a channel (the channel
 -- is tests/gpio.sh): mode, read, write, serout, trig's arguments.
 local T = dofile("tests/lib/t.lua")
 

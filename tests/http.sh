@@ -1,5 +1,5 @@
 #!/bin/sh
-# tests/http.sh - the http module (SPEC 17) against a real HTTP/HTTPS
+# tests/http.sh - the http module against a real HTTP/HTTPS
 # server on loopback: makes a test CA and certificates (tests/http/certs.sh),
 # starts tests/http/server.py on free 127.0.0.1 ports, runs the TAP tests of
 # tests/http/client.lua in the runtime, and stops the server by its pid.

@@ -1,5 +1,5 @@
 #!/bin/sh
-# Legacy forms (SPEC 12): the static timer API and positional
+# Legacy forms: the static timer API and positional
 # wifi.sta.config run, each with one warning per call site on stderr that
 # names the form and its replacement; --strict turns them into the errors
 # current firmware raises.

@@ -1,5 +1,5 @@
 #!/bin/sh
-# tests/netns_wifi.sh - wifi's station mirrors a real interface (SPEC 13):
+# tests/netns_wifi.sh - wifi's station mirrors a real interface:
 # netmcu runs in a network namespace with --wifi w0, one end of a veth
 # pair whose other end is in a second namespace; the test takes w0 down
 # and up, removes and adds its address, takes its carrier away, deletes

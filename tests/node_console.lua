@@ -1,4 +1,4 @@
--- node.output / node.input (SPEC 15): the console that telnet servers
+-- node.output / node.input: the console that telnet servers
 -- redirect, both kinds of output function (a string, the firmware's older
 -- and ESP32 form; a pipe, the ESP8266's current one), the pipe's methods,
 -- and the interpreter that node.input feeds.

@@ -1,4 +1,4 @@
--- node (SPEC 15): info, bootreason, random, cpu frequency, stripdebug,
+-- node: info, bootreason, random, cpu frequency, stripdebug,
 -- osprint, egc, the partition table, flash figures, dsleep, startup, and
 -- what is not meaningful on a host.
 local T = dofile("tests/lib/t.lua")

@@ -1,4 +1,4 @@
--- rtctime (SPEC 16): netmcu's own clock (host time + offset + rate), the
+-- rtctime: netmcu's own clock (host time + offset + rate), the
 -- firmware's set/get/adjust_delta/epoch2cal, never going back, and the
 -- deep sleeps as timed restarts that keep the clock.
 local T = dofile("tests/lib/t.lua")

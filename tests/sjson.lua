@@ -1,4 +1,4 @@
--- sjson (SPEC 16): encode/decode, the streaming decoder and encoder,
+-- sjson: encode/decode, the streaming decoder and encoder,
 -- sjson.NULL, options, the firmware's (jsonsl's) error names, and hostile
 -- input: nesting bombs, truncated text, invalid UTF-8, 1e400, huge strings,
 -- NUL bytes.  Every streaming result is checked against the one-shot one.

@@ -1,4 +1,4 @@
--- sntp (SPEC 16): a real SNTP client against a real NTP server (chronyd on
+-- sntp: a real SNTP client against a real NTP server (chronyd on
 -- 127.0.0.1, from tests/lib/chrony.sh), a silent server and lying or
 -- malformed ones (UDP sockets of this script).  Run alone, this script
 -- runs itself again under tests/lib/chrony.sh.  No packet leaves

@@ -1,4 +1,4 @@
--- struct (SPEC 16): the firmware's format language with the ESP8266's
+-- struct: the firmware's format language with the ESP8266's
 -- sizes (short 2, int/long/size_t 4), little endian by default.
 local T = dofile("tests/lib/t.lua")
 local is53 = math.type ~= nil

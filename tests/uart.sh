@@ -1,5 +1,5 @@
 #!/bin/sh
-# tests/uart.sh - uart (SPEC 15): uart 0 is standard input and output.
+# tests/uart.sh - uart: uart 0 is standard input and output.
 # uart.on("data") in the firmware's modes over a pipe, a file, /dev/null,
 # a closed input and a FIFO that stays open; uart.write's bytes; the
 # interpreter fed by run_input; the argument errors.

@@ -1,5 +1,5 @@
 #!/bin/sh
-# wifi (SPEC 13) outside a network namespace: the API with the station
+# wifi outside a network namespace: the API with the station
 # mirroring loopback (tests/wifi/api.lua), the --wifi-ap failure paths
 # (tests/wifi/range.lua), the default interface, the "flash" across
 # node.restart(), the options' checks, and require from a stock Lua.

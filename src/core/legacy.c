@@ -1,5 +1,5 @@
 /* legacy.c - the runtime's options for the modules, and the warning that
- * legacy forms (SPEC 12: the static timer API, positional
+ * legacy forms (the static timer API, positional
  * wifi.sta.config, ...) print once per call site. */
 #include <stdio.h>
 

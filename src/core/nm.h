@@ -86,7 +86,7 @@ typedef struct nm_ctx {
                           * a restart, like rtctime's clock, tells lives apart by it) */
   int closed;            /* loop shut down (lua_close in progress) */
   uint64_t start_ns;     /* uv_hrtime() at creation, for tmr.now/time */
-  /* The device around the network (SPEC 12-15), set by the runtime before
+  /* The device around the network, set by the runtime before
    * the modules open; zero from a stock interpreter. */
   const char *fs_root;   /* --fs DIR: the flash file system; NULL: "." */
   const char *lfs_dir;   /* --lfs DIR: the LFS modules; NULL: no LFS */
@@ -281,7 +281,7 @@ typedef struct nm_options {
   const char *wifi_ap;    /* --wifi-ap SSID[:PASSWORD]: the only network in range */
 } nm_options;
 extern nm_options nm_opts;
-/* A legacy form ran (SPEC 12): warns on stderr, once per call site (the
+/* A legacy form ran: warns on stderr, once per call site (the
  * Lua code calling the running C function), naming the form and what
  * replaces it. */
 void nm_legacy_warn(lua_State *L, const char *form, const char *instead);

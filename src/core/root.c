@@ -1,5 +1,5 @@
-/* root.c - the root directory that stands for the device's flash (SPEC 12),
- * the sandbox that keeps device names inside it (SPEC 14), and the
+/* root.c - the root directory that stands for the device's flash,
+ * the sandbox that keeps device names inside it, and the
  * dofile/loadfile/require that resolve relative names against it. */
 #include <dirent.h>
 #include <errno.h>

@@ -1,5 +1,5 @@
 /* root.h - the device's flash file system: a directory of the host, the
- * root (SPEC 12, 14).  Device file names (file.*, node.compile, ...) are
+ * root.  Device file names (file.*, node.compile, ...) are
  * resolved in it through a sandbox; dofile, loadfile and require resolve
  * relative names against it too. */
 #ifndef NM_ROOT_H

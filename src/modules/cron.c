@@ -1,4 +1,4 @@
-/* cron.c - NodeMCU's cron module (SPEC 16): crontab-like entries that fire
+/* cron.c - NodeMCU's cron module: crontab-like entries that fire
  * at the start of each matching minute of rtctime (UTC).  One timer per
  * loop, aimed at the next minute boundary of the clock and aimed anew
  * whenever the clock is set; it runs only while entries are scheduled.

@@ -1,4 +1,4 @@
-/* crypto.c - NodeMCU's crypto module (SPEC 16) on OpenSSL's libcrypto:
+/* crypto.c - NodeMCU's crypto module on OpenSSL's libcrypto:
  * hashes, HMACs, hash/HMAC objects, AES-128 ECB/CBC with the firmware's
  * zero padding, mask and fhash.  HMAC is built here on the digests, as the
  * firmware's app/crypto/digests.c does, so that one code path serves every
@@ -301,7 +301,7 @@ static int crypto_mask(lua_State *L) {
   return 1;
 }
 
-/* ---- toHex, toBase64: removed from the firmware in 2020 (SPEC 12) ---- */
+/* ---- toHex, toBase64: removed from the firmware in 2020 ---- */
 
 /* One warning per call site on stderr, naming the replacement.  (To be
  * replaced by the runtime's common mechanism for old forms, --strict.) */

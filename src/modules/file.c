@@ -1,4 +1,4 @@
-/* file.c - NodeMCU's `file` module on the root directory (SPEC 14): both
+/* file.c - NodeMCU's `file` module on the root directory: both
  * models (file objects, and the legacy calls that act on the last opened
  * file), and the file-system calls.  Every name goes through the sandbox
  * of core/root.c.  File I/O is synchronous, as on the device. */

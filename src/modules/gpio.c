@@ -1,4 +1,4 @@
-/* gpio.c - NodeMCU's `gpio` module on simulated pins (SPEC 15): the
+/* gpio.c - NodeMCU's `gpio` module on simulated pins: the
  * firmware's numbering (IO index 0-12) and calls; a test drives input pins
  * and sees output pins through the channel of --gpio (gpio/channel.c);
  * trig callbacks fire from the loop. */

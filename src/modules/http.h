@@ -1,4 +1,4 @@
-/* http.h - the http module (SPEC 17) in four parts:
+/* http.h - the http module in four parts:
  *   http_multi.c  libcurl's multi interface driven by the loop (a uv_poll
  *                 per socket, one uv_timer), or by a blocking wait for the
  *                 ESP32's synchronous calls;

@@ -1,4 +1,4 @@
-/* rtctime.c - NodeMCU's rtctime module (SPEC 16) and netmcu's clock:
+/* rtctime.c - NodeMCU's rtctime module and netmcu's clock:
  * the host's real time plus an offset (set, sntp) and a rate.  The host
  * clock is only read.
  *

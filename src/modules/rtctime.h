@@ -1,4 +1,4 @@
-/* rtctime.h - netmcu's clock (SPEC 16), shared by rtctime, sntp and cron.
+/* rtctime.h - netmcu's clock, shared by rtctime, sntp and cron.
  * It is the host's real time plus an offset that rtctime.set and sntp
  * move, and a rate (rtctime's units of 2^-32); the host clock is never
  * set.  Like the chip's RTC it survives a deep sleep of rtctime.dsleep and

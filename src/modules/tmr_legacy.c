@@ -1,5 +1,5 @@
 /* tmr_legacy.c - the static timer API that firmware before 2019 had and
- * many published programs still use (SPEC 12): tmr.alarm, register, start,
+ * many published programs still use: tmr.alarm, register, start,
  * stop, unregister, interval and state called on the module with a timer
  * id 0-6 (or a timer object) first.  Each runs the timer object's method
  * on one of seven hidden timers, with one warning per call site; with

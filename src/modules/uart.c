@@ -1,4 +1,4 @@
-/* uart.c - NodeMCU's `uart` module (SPEC 15).  UART 0 is the console:
+/* uart.c - NodeMCU's `uart` module.  UART 0 is the console:
  * uart.write(0, ...) writes standard output, uart.on("data", ...) reads
  * standard input on the loop, in the firmware's modes (a count, an end
  * character, "whatever came", or lines for the interpreter); UART 1, which

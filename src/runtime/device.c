@@ -1,5 +1,5 @@
 /* device.c - the runtime's options for the device around the network
- * (SPEC 12-15): --fs DIR (the root), --lfs DIR (the LFS modules), --gpio
+ *: --fs DIR (the root), --lfs DIR (the LFS modules), --gpio
  * PATH (the pins' channel), --wifi IFACE, --wifi-ap SSID[:PASSWORD] and
  * --strict.  They hold for the whole process: every life
  * of the script (node.restart, node.dsleep) sees the same device. */

@@ -1,4 +1,4 @@
--- file (SPEC 14): both models, every call, names with '/', the limits, and
+-- file: both models, every call, names with '/', the limits, and
 -- the sandbox.  Run by tests/file.sh: netmcu --fs ROOT this.lua REPO TMP,
 -- where TMP/outside holds secret.txt and ROOT holds the links of the
 -- sandbox cases (see file.sh).

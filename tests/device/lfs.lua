@@ -1,4 +1,4 @@
--- node.LFS (SPEC 15) served from --lfs DIR; run by tests/node_lfs.sh:
+-- node.LFS served from --lfs DIR; run by tests/node_lfs.sh:
 -- netmcu --fs ROOT --lfs LFSDIR this.lua REPO
 local repo = ...
 local T = dofile(repo .. "/tests/lib/t.lua")

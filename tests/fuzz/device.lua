@@ -1,4 +1,4 @@
--- tests/fuzz/device.lua - the fuzzer's operations on file, node (SPEC 15),
+-- tests/fuzz/device.lua - the fuzzer's operations on file, node,
 -- uart and gpio; loaded by fuzz.lua with its helpers, returns
 -- {ops = {...}, finish = function() ... end}.
 -- Safety: file calls run only when fuzz.sh gave a root of its own

@@ -595,7 +595,7 @@ local function mc_group()
   return v
 end
 
--- ---- crypto, rtctime, sntp, cron (SPEC 16) ----
+-- ---- crypto, rtctime, sntp, cron ----
 local HASH_M = getmetatable(crypto.new_hash("MD5")).__index
 local ENTRY_M = getmetatable(cron.schedule("* * * * *", function() end)).__index
 cron.reset()
@@ -1076,7 +1076,7 @@ for _, op in ipairs(dofile(repo .. "/tests/fuzz/data.lua")({R = R, chance = chan
   ops[#ops + 1] = op
 end
 
--- file, node (SPEC 15), uart, gpio: tests/fuzz/device.lua
+-- file, node, uart, gpio: tests/fuzz/device.lua
 local device = dofile(repo .. "/tests/fuzz/device.lua")({
   call = call, R = R, chance = chance, pick = pick, hv = hv, hostile_args = hostile_args,
   mkcb = function(ev) return mkcb(ev) end, T = T,

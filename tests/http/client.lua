@@ -1,4 +1,4 @@
--- tests/http/client.lua - the http module (SPEC 17), run by tests/http.sh
+-- tests/http/client.lua - the http module, run by tests/http.sh
 -- against tests/http/server.py (NM_HTTP_PORTS) with the test CA
 -- (NM_HTTP_CA).  ESP8266 forms first, then the ESP32 forms and connection
 -- objects, then TLS, then the ESP8266 60 s timeout started at the beginning.

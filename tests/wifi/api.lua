@@ -1,4 +1,4 @@
--- wifi (SPEC 13) through its API, the station mirroring loopback:
+-- wifi through its API, the station mirroring loopback:
 --   netmcu --wifi lo tests/wifi/api.lua   (run by tests/wifi.sh)
 -- Every event the script gets is logged; waits are on events (never on
 -- time), and "nothing more happened" is checked with a fence: a getap

@@ -1,4 +1,4 @@
--- wifi's failure paths (SPEC 13): with --wifi-ap Home:secretpw, "Home" is
+-- wifi's failure paths: with --wifi-ap Home:secretpw, "Home" is
 -- the only network in range and secretpw its password:
 --   netmcu --wifi lo --wifi-ap Home:secretpw tests/wifi/range.lua
 local T = dofile("tests/lib/t.lua")

@@ -1,4 +1,4 @@
-/* console.c - the device's serial console on a host (SPEC 15): print and
+/* console.c - the device's serial console on a host: print and
  * the interpreter's output go to node.output's function (the telnet
  * pattern) or to standard output; node.input (and uart 0 with run_input)
  * feed the interpreter, one line per task, as the firmware's lua.c does. */

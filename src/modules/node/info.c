@@ -1,4 +1,4 @@
-/* info.c - the rest of the chip's node calls (SPEC 15): info, bootreason,
+/* info.c - the rest of the chip's node calls: info, bootreason,
  * random, cpu frequency, stripdebug, osprint, egc, the partition table,
  * flash figures, dsleep, startup options, compile. */
 #include <errno.h>

@@ -405,7 +405,7 @@ static const char *sj_num_scan(lua_State *L, sj_dec *d, const char *p, const cha
 /* Pushes the number s..e (checked, and followed by a byte that is not part
  * of a number, so strtod stops at e): an integer where Lua 5.3+ would read
  * one (lua_stringtonumber), else a float; one beyond a double's range is
- * refused (SPEC 16). */
+ * refused. */
 static void sj_push_number(lua_State *L, sj_dec *d, const char *s, const char *e, int st) {
   if (st != N_ZERO && st != N_INT && st != N_FRAC && st != N_EXP) sj_fail(L, d, "INVALID_NUMBER");
   if (st == N_ZERO || st == N_INT) {

@@ -1,4 +1,4 @@
-/* sntp.c - NodeMCU's sntp module (SPEC 16) on the loop.  sync() looks the
+/* sntp.c - NodeMCU's sntp module on the loop.  sync() looks the
  * servers up one after the other (nm_dns_lookup), then asks them in turn
  * over one UDP socket, one request at a time with 1 s to answer, until 5
  * rounds or 8 requests are done, as the firmware does; the answer with the

@@ -1,4 +1,4 @@
-/* wifi.c - the wifi module (SPEC 13): luaopen_wifi, the wifi.* calls, the
+/* wifi.c - the wifi module: luaopen_wifi, the wifi.* calls, the
  * constants and the helpers shared by sta.c and ap.c.  The station mirrors
  * a host interface (netlink.c, state.c); nothing here changes the host's
  * network configuration. */

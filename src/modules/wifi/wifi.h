@@ -1,4 +1,4 @@
-/* wifi.h - the wifi module (SPEC 13), shared by the files of this folder:
+/* wifi.h - the wifi module, shared by the files of this folder:
  *   state.c    the per-loop state, the "flash", the station's connection
  *              state machine and the event queue
  *   netlink.c  the host interface it mirrors, watched with rtnetlink
