@@ -72,6 +72,13 @@ int nm_tointeger(lua_State *L, int idx, long long *out) {
   return 1;
 }
 
+long long nm_checkinteger(lua_State *L, int idx) {
+  long long v;
+  if (nm_tointeger(L, idx, &v)) return v;
+  if (lua_type(L, idx) != LUA_TNUMBER) luaL_checknumber(L, idx); /* "number expected, got ..." */
+  return luaL_argerror(L, idx, "number has no integer representation");
+}
+
 void nm_traceback(lua_State *L, lua_State *L1, const char *msg, int level) {
 #if LUA_VERSION_NUM >= 502 || defined(LUA_JITLIBNAME)
   luaL_traceback(L, L1, msg, level);

@@ -45,6 +45,9 @@ lua_State *nm_mainthread(lua_State *L);
  * that fits in a long long, or a string that converts to one ("8266", as
  * the firmware's luaL_checkinteger takes it); 0 otherwise ("80x", "1.5"). */
 int nm_tointeger(lua_State *L, int idx, long long *out);
+/* luaL_checkinteger with nm_tointeger's rule, on every version: raises
+ * "number expected, got ..." or "number has no integer representation". */
+long long nm_checkinteger(lua_State *L, int idx);
 /* lua_isnumber: a number, or a string that converts to one (no embedded
  * NUL).  Where the firmware tells arguments apart by it. */
 int nm_isnumber(lua_State *L, int idx);

@@ -137,19 +137,10 @@ void gpio_drive(gpio_state *g, int n, int level) {
 
 /* ---- the API ---- */
 
-static lua_Integer checkint(lua_State *L, int idx) {
-  long long v;
-  if (!nm_tointeger(L, idx, &v)) {
-    luaL_checknumber(L, idx);
-    luaL_argerror(L, idx, "number has no integer representation");
-  }
-  return (lua_Integer)v;
-}
-
 static int pin_exists(lua_Integer pin) { return pin >= 0 && pin < GPIO_PINS; }
 
 static int check_pin(lua_State *L, int idx) {
-  lua_Integer pin = checkint(L, idx);
+  lua_Integer pin = nm_checkinteger(L, idx);
   if (!pin_exists(pin)) luaL_error(L, "gpio %d does not exist", (int)pin);
   return (int)pin;
 }
@@ -162,8 +153,8 @@ static void clear_trig(lua_State *L, gpio_pin *p) {
 
 /* gpio.mode(pin, mode [, pullup]) */
 static int gpio_mode(lua_State *L) {
-  lua_Integer pin = checkint(L, 1), mode = checkint(L, 2);
-  lua_Integer pull = lua_isnoneornil(L, 3) ? GPIO_FLOAT : checkint(L, 3);
+  lua_Integer pin = nm_checkinteger(L, 1), mode = nm_checkinteger(L, 2);
+  lua_Integer pull = lua_isnoneornil(L, 3) ? GPIO_FLOAT : nm_checkinteger(L, 3);
   luaL_argcheck(L, pin_exists(pin) && (mode != GPIO_INT || pin > 0), 1, "Invalid pin");
   luaL_argcheck(L, mode == GPIO_OUTPUT || mode == GPIO_OPENDRAIN || mode == GPIO_INPUT ||
                        mode == GPIO_INT, 2, "wrong arg type");
@@ -205,7 +196,7 @@ static void pin_write(gpio_state *g, int n, int level) {
 /* gpio.write(pin, level) */
 static int gpio_write(lua_State *L) {
   int pin = check_pin(L, 1);
-  lua_Integer level = checkint(L, 2);
+  lua_Integer level = nm_checkinteger(L, 2);
   luaL_argcheck(L, level == 0 || level == 1, 2, "wrong level type");
   pin_write(gpio_get(L), pin, (int)level);
   return 0;
@@ -214,7 +205,7 @@ static int gpio_write(lua_State *L) {
 /* gpio.trig(pin [, type [, fn]]) */
 static int gpio_trig(lua_State *L) {
   static const char *const opts[] = {"none", "up", "down", "both", "low", "high", NULL};
-  lua_Integer pin = checkint(L, 1);
+  lua_Integer pin = nm_checkinteger(L, 1);
   luaL_argcheck(L, pin_exists(pin) && pin > 0, 1, "Invalid interrupt pin");
   int type = luaL_checkoption(L, 2, "none", opts);
   gpio_state *g = gpio_get(L);
@@ -274,8 +265,8 @@ static void sleep_us(uint32_t us) {
 
 /* gpio.serout(pin, start_level, delay_times [, cycle_num [, callback]]) */
 static int gpio_serout(lua_State *L) {
-  lua_Integer pin = checkint(L, 1), level = checkint(L, 2);
-  lua_Integer cycles = lua_isnoneornil(L, 4) ? 1 : checkint(L, 4);
+  lua_Integer pin = nm_checkinteger(L, 1), level = nm_checkinteger(L, 2);
+  lua_Integer cycles = lua_isnoneornil(L, 4) ? 1 : nm_checkinteger(L, 4);
   int async = !lua_isnoneornil(L, 5);
   luaL_argcheck(L, pin_exists(pin), 1, "Invalid pin");
   luaL_argcheck(L, level == 0 || level == 1, 2, "Wrong level type");
@@ -284,7 +275,7 @@ static int gpio_serout(lua_State *L) {
   uint32_t table[DELAY_TABLE_MAX_LEN];
   for (size_t i = 0; i < n; i++) {
     lua_rawgeti(L, 3, (int)i + 1);
-    table[i] = (uint32_t)checkint(L, -1);
+    table[i] = (uint32_t)nm_checkinteger(L, -1);
     lua_pop(L, 1);
   }
   if (async && lua_type(L, 5) != LUA_TNUMBER) luaL_checktype(L, 5, LUA_TFUNCTION);

@@ -277,17 +277,8 @@ static void in_update(uart_state *u) {
 
 /* ---- the API ---- */
 
-static lua_Integer checkint(lua_State *L, int idx) {
-  long long v;
-  if (!nm_tointeger(L, idx, &v)) {
-    luaL_checknumber(L, idx);
-    luaL_argerror(L, idx, "number has no integer representation");
-  }
-  return (lua_Integer)v;
-}
-
 static int check_id(lua_State *L, int idx) {
-  lua_Integer id = checkint(L, idx);
+  lua_Integer id = nm_checkinteger(L, idx);
   if (id < 0 || id >= NUM_UART) luaL_error(L, "uart %d does not exist", (int)id);
   return (int)id;
 }
@@ -313,7 +304,7 @@ static int uart_on(lua_State *L) {
   }
   int stack = base + 1, data_len = -1, end_char = 0, run_input = 1;
   if (lua_type(L, stack) == LUA_TNUMBER) {
-    lua_Integer n = checkint(L, stack);
+    lua_Integer n = nm_checkinteger(L, stack);
     luaL_argcheck(L, n >= 0 && n < MAXINPUT, stack, "wrong arg range");
     data_len = (int)n;
     stack++;
@@ -345,7 +336,7 @@ static int uart_write(lua_State *L) {
   int n = lua_gettop(L);
   for (int i = 2; i <= n; i++) { /* all checked before any is written */
     if (lua_type(L, i) == LUA_TNUMBER) {
-      lua_Integer b = checkint(L, i);
+      lua_Integer b = nm_checkinteger(L, i);
       if (b < 0 || b > 255) return luaL_error(L, "invalid number");
     } else {
       luaL_checktype(L, i, LUA_TSTRING);
@@ -373,8 +364,8 @@ static const lua_Integer bauds[] = {300,    600,    1200,   2400,   4800,   9600
  * asked for (a rate the chip lacks becomes 9600, as the firmware). */
 static int uart_setup(lua_State *L) {
   int id = check_id(L, 1);
-  lua_Integer baud = checkint(L, 2), bits = checkint(L, 3);
-  lua_Integer parity = checkint(L, 4), stop = checkint(L, 5);
+  lua_Integer baud = nm_checkinteger(L, 2), bits = nm_checkinteger(L, 3);
+  lua_Integer parity = nm_checkinteger(L, 4), stop = nm_checkinteger(L, 5);
   uart_state *u = uart_get(L);
   if (lua_type(L, 6) == LUA_TNUMBER) u->echo = lua_tonumber(L, 6) != 0;
   lua_Integer b = 9600;
@@ -401,7 +392,7 @@ static int uart_getconfig(lua_State *L) {
 
 /* uart.alt(on): the pins UART 0 uses; kept, nothing to switch here. */
 static int uart_alt(lua_State *L) {
-  lua_Integer on = checkint(L, 1);
+  lua_Integer on = nm_checkinteger(L, 1);
   uart_get(L)->alt = on != 0;
   return 0;
 }
@@ -409,9 +400,9 @@ static int uart_alt(lua_State *L) {
 /* uart.fifodepth([id [, dir]]): bytes waiting in the hardware FIFO, which
  * holds 128; transmitted bytes never wait here. */
 static int uart_fifodepth(lua_State *L) {
-  lua_Integer id = lua_isnoneornil(L, 1) ? 0 : checkint(L, 1);
+  lua_Integer id = lua_isnoneornil(L, 1) ? 0 : nm_checkinteger(L, 1);
   if (id != 0 && id != 1) return luaL_argerror(L, 1, "Bad UART id; must be 0 or 1");
-  lua_Integer dir = lua_isnoneornil(L, 2) ? DIR_RX : checkint(L, 2);
+  lua_Integer dir = lua_isnoneornil(L, 2) ? DIR_RX : nm_checkinteger(L, 2);
   if (dir != DIR_RX && dir != DIR_TX) return luaL_argerror(L, 2, "Bad direction; must be DIR_RX or DIR_TX");
   int n = 0;
   if (id == 0 && dir == DIR_RX && ioctl(0, FIONREAD, &n) != 0) n = 0;

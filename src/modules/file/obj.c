@@ -16,15 +16,6 @@ typedef struct {
   int fd; /* -1 once closed */
 } file_ud;
 
-static lua_Integer checkint(lua_State *L, int idx) {
-  long long v;
-  if (!nm_tointeger(L, idx, &v)) {
-    luaL_checknumber(L, idx);
-    luaL_argerror(L, idx, "number has no integer representation");
-  }
-  return (lua_Integer)v;
-}
-
 /* The firmware's modes (fs_mode2flag); anything else reads. */
 static int mode_flags(const char *mode) {
   static const struct {
@@ -178,7 +169,7 @@ static int file_read(lua_State *L) {
   uint32_t n = FILE_READ_CHUNK;
   int end_char = -1;
   if (lua_type(L, pos) == LUA_TNUMBER) {
-    n = (uint32_t)checkint(L, pos); /* unsigned, as the firmware */
+    n = (uint32_t)nm_checkinteger(L, pos); /* unsigned, as the firmware */
   } else if (lua_isstring(L, pos)) {
     size_t el;
     const char *end = lua_tolstring(L, pos, &el);
@@ -231,7 +222,7 @@ static int file_seek(lua_State *L) {
   file_ud *ud = get_file(L, &pos);
   int fd = need_open(L, ud);
   int op = luaL_checkoption(L, pos, "cur", names);
-  lua_Integer off = lua_isnoneornil(L, pos + 1) ? 0 : checkint(L, pos + 1);
+  lua_Integer off = lua_isnoneornil(L, pos + 1) ? 0 : nm_checkinteger(L, pos + 1);
   off_t r = lseek(fd, (off_t)off, whence[op]);
   if (r < 0) lua_pushnil(L);
   else lua_pushinteger(L, (lua_Integer)r);

@@ -161,15 +161,6 @@ static uint64_t random_below(uint64_t range) {
   return v % range;
 }
 
-static lua_Integer checkint(lua_State *L, int idx) {
-  long long v;
-  if (!nm_tointeger(L, idx, &v)) {
-    luaL_checknumber(L, idx);
-    luaL_argerror(L, idx, "number has no integer representation");
-  }
-  return (lua_Integer)v;
-}
-
 /* node.random([[l,] u]): true random numbers from the host. */
 static int node_random(lua_State *L) {
   lua_Integer l = 1, u;
@@ -178,11 +169,11 @@ static int node_random(lua_State *L) {
     lua_pushnumber(L, (lua_Number)(random64() >> 11) * (1.0 / 9007199254740992.0));
     return 1;
   case 1:
-    u = checkint(L, 1);
+    u = nm_checkinteger(L, 1);
     break;
   case 2:
-    l = checkint(L, 1);
-    u = checkint(L, 2);
+    l = nm_checkinteger(L, 1);
+    u = nm_checkinteger(L, 2);
     break;
   default:
     return luaL_error(L, "wrong number of arguments");
@@ -202,7 +193,7 @@ static int node_getcpufreq(lua_State *L) {
 
 /* node.setcpufreq(mhz): 160, anything else is 80 (as the firmware). */
 static int node_setcpufreq(lua_State *L) {
-  lua_Integer f = checkint(L, 1);
+  lua_Integer f = nm_checkinteger(L, 1);
   node_settings *s = settings(L);
   s->cpufreq = f == 160 ? 160 : 80;
   lua_pushinteger(L, s->cpufreq);
@@ -216,11 +207,11 @@ static int node_stripdebug(lua_State *L) {
   lua_settop(L, 2);
   int level = 0;
   if (!lua_isnil(L, 1)) {
-    level = (int)checkint(L, 1);
+    level = (int)nm_checkinteger(L, 1);
     luaL_argcheck(L, level > 0 && level < 4, 1, "Invalid strip level");
   }
   if (lua_type(L, 2) == LUA_TNUMBER) {
-    lua_Integer scope = checkint(L, 2);
+    lua_Integer scope = nm_checkinteger(L, 2);
     lua_Debug ar;
     if (scope > 0 && lua_getstack(L, (int)scope, &ar)) {
       lua_pop(L, 1);
@@ -246,8 +237,8 @@ static int node_osprint(lua_State *L) {
 
 /* node.egc.setmode(mode [, limit]) */
 static int egc_setmode(lua_State *L) {
-  lua_Integer mode = checkint(L, 1);
-  lua_Integer limit = lua_isnoneornil(L, 2) ? 0 : checkint(L, 2);
+  lua_Integer mode = nm_checkinteger(L, 1);
+  lua_Integer limit = lua_isnoneornil(L, 2) ? 0 : nm_checkinteger(L, 2);
   luaL_argcheck(L, mode >= 0 && mode <= (EGC_ON_ALLOC_FAILURE | EGC_ON_MEM_LIMIT | EGC_ALWAYS), 1,
                 "invalid mode");
   luaL_argcheck(L, !(mode & EGC_ON_MEM_LIMIT) || limit != 0, 1, "limit must be non-zero");

@@ -14,7 +14,7 @@ static int ap_num(lua_State *L, const char *key, int lo, int hi, int dflt, const
     return dflt;
   }
   if (!lua_isnumber(L, -1)) luaL_argerror(L, 1, notnum);
-  long long v = wifi_checkint(L, -1);
+  long long v = nm_checkinteger(L, -1);
   luaL_argcheck(L, v >= lo && v <= hi, 1, range);
   lua_pop(L, 1);
   return (int)v;

@@ -189,7 +189,7 @@ void wifi_deliver(nm_wifi *w, const wifi_event *e) {
 
 /* wifi.eventmon.register(event[, fn]), wifi.eventmon.unregister(event) */
 int wifi_l_eventmon_register(lua_State *L) {
-  long long id = wifi_checkint(L, 1);
+  long long id = nm_checkinteger(L, 1);
   if (id < 0 || id > EV_MAX) return luaL_error(L, "valid wifi events:0-%d", EV_MAX);
   nm_wifi *w = wifi_get(L);
   wifi_set_ref(L, &w->ev_ref[id], lua_type(L, 2) == LUA_TFUNCTION ? 2 : 0);
@@ -218,7 +218,7 @@ int wifi_l_ap_on(lua_State *L) { return l_on(L, ON_AP_START, ON_AP_PROBE); }
 
 /* wifi.sta.eventMonReg(status[, fn]) */
 static int l_eventmonreg(lua_State *L) {
-  long long st = wifi_checkint(L, 1);
+  long long st = nm_checkinteger(L, 1);
   if (st < 0 || st > STA_GOTIP) return luaL_error(L, "valid wifi status:0-5");
   nm_legacy_warn(L, "wifi.sta.eventMonReg(...)", MON_INSTEAD);
   nm_wifi *w = wifi_get(L);

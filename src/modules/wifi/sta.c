@@ -124,7 +124,7 @@ static int l_disconnect(lua_State *L) {
 }
 
 static int l_autoconnect(lua_State *L) {
-  long long a = wifi_checkint(L, 1);
+  long long a = nm_checkinteger(L, 1);
   luaL_argcheck(L, a == 0 || a == 1, 1, "0 or 1");
   nm_wifi *w = wifi_get(L);
   w->autoconnect = wifi_saved.autoconnect = (int)a;
@@ -143,7 +143,7 @@ static int l_clearconfig(lua_State *L) {
 /* ---- the AP cache ---- */
 
 static long long check_apindex(lua_State *L) {
-  long long i = wifi_checkint(L, 1);
+  long long i = nm_checkinteger(L, 1);
   luaL_argcheck(L, i >= 1 && i <= MAX_APS, 1, "Valid range: 1-5");
   return i;
 }
@@ -353,7 +353,7 @@ static void getap_filter(lua_State *L, wifi_event *f) {
   lua_getfield(L, 1, "channel");
   if (!lua_isnil(L, -1)) {
     if (!lua_isnumber(L, -1)) luaL_error(L, "wrong arg type");
-    long long ch = wifi_checkint(L, -1);
+    long long ch = nm_checkinteger(L, -1);
     if (ch < 0 || ch > 13) luaL_error(L, "channel: 0 or 1-13");
     f->channel = (uint8_t)ch;
     f->flags |= SCAN_CHANNEL;
@@ -361,7 +361,7 @@ static void getap_filter(lua_State *L, wifi_event *f) {
   lua_getfield(L, 1, "show_hidden");
   if (!lua_isnil(L, -1)) {
     if (!lua_isnumber(L, -1)) luaL_error(L, "wrong arg type");
-    long long h = wifi_checkint(L, -1);
+    long long h = nm_checkinteger(L, -1);
     if (h != 0 && h != 1) luaL_error(L, "show_hidden: 0 or 1");
   }
   lua_pop(L, 4);
@@ -388,7 +388,7 @@ static int l_getap(lua_State *L) {
     return luaL_error(L, "wrong arg type");
   }
   if (lua_type(L, 2) == LUA_TNUMBER) {
-    long long fmt = wifi_checkint(L, 2);
+    long long fmt = nm_checkinteger(L, 2);
     if (fmt != 0 && fmt != 1) return luaL_error(L, "wrong arg type");
     if (fmt == 1) f.flags |= SCAN_FMT1;
   }

@@ -10,16 +10,6 @@
 
 /* ---- helpers ---- */
 
-/* An integer argument as luaL_checkinteger on the firmware's Lua, without
- * 5.1's silent truncation of 1.5. */
-long long wifi_checkint(lua_State *L, int idx) {
-  long long v;
-  if (nm_tointeger(L, idx, &v)) return v;
-  if (lua_type(L, idx) == LUA_TNUMBER) luaL_argerror(L, idx, "number has no integer representation");
-  luaL_checknumber(L, idx); /* "number expected, got ..." */
-  return luaL_argerror(L, idx, "number has no integer representation");
-}
-
 void wifi_push_mac(lua_State *L, const uint8_t m[6]) {
   char s[18];
   snprintf(s, sizeof s, "%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2], m[3], m[4], m[5]);
@@ -72,7 +62,7 @@ int wifi_field_bool(lua_State *L, const char *key, int *out, const char *typemsg
 /* ---- wifi.* ---- */
 
 static int check_mode(lua_State *L) {
-  long long mode = wifi_checkint(L, 1);
+  long long mode = nm_checkinteger(L, 1);
   luaL_argcheck(L, mode >= MODE_NULL && mode <= MODE_STATIONAP, 1, "Invalid mode");
   if (!lua_isnoneornil(L, 2)) luaL_checktype(L, 2, LUA_TBOOLEAN);
   return (int)mode;
@@ -160,7 +150,7 @@ static int country_num(lua_State *L, const char *key, int lo, int hi, int dflt, 
   }
   snprintf(notnum, sizeof notnum, "%s: must be a number", key);
   if (!lua_isnumber(L, -1)) luaL_argerror(L, 1, notnum);
-  long long v = wifi_checkint(L, -1);
+  long long v = nm_checkinteger(L, -1);
   luaL_argcheck(L, v >= lo && v <= hi, 1, msg);
   lua_pop(L, 1);
   return (int)v;
@@ -195,7 +185,7 @@ static int l_setcountry(lua_State *L) {
 }
 
 static int l_setphymode(lua_State *L) {
-  long long mode = wifi_checkint(L, 1);
+  long long mode = nm_checkinteger(L, 1);
   if (mode < 1 || mode > 3) return luaL_error(L, "wrong arg type");
   nm_wifi *w = wifi_get(L);
   w->phymode = (int)mode;
@@ -209,7 +199,7 @@ static int l_getphymode(lua_State *L) {
 }
 
 static int l_setmaxtxpower(lua_State *L) {
-  long long p = wifi_checkint(L, 1);
+  long long p = nm_checkinteger(L, 1);
   luaL_argcheck(L, p > 0 && p < 83, 1, "tx power out of range (0->82)");
   return 0;
 }
@@ -225,7 +215,7 @@ static int l_nullmodesleep(lua_State *L) {
 int wifi_l_sleeptype(lua_State *L) {
   nm_wifi *w = wifi_get(L);
   if (lua_isnumber(L, 1)) {
-    long long t = wifi_checkint(L, 1);
+    long long t = nm_checkinteger(L, 1);
     luaL_argcheck(L, t >= SLEEP_NONE && t <= SLEEP_MODEM, 1, "range:0-2");
     w->sleeptype = (int)t;
   }

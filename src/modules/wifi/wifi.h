@@ -166,7 +166,6 @@ void wifi_set_ref(lua_State *L, int *ref, int idx); /* function at idx, or clear
 void wifi_open_sta(lua_State *L);
 void wifi_open_ap(lua_State *L);
 /* helpers (wifi.c) */
-long long wifi_checkint(lua_State *L, int idx);
 void wifi_push_mac(lua_State *L, const uint8_t mac[6]);
 int wifi_parse_mac(const char *s, size_t len, uint8_t mac[6]);
 void wifi_push_ip(lua_State *L, struct in_addr a);
