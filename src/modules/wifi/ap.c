@@ -5,21 +5,6 @@
 
 #include "wifi.h"
 
-/* A number field of the config table at 1 within [lo, hi], or dflt. */
-static int ap_num(lua_State *L, const char *key, int lo, int hi, int dflt, const char *notnum,
-                  const char *range) {
-  lua_getfield(L, 1, key);
-  if (lua_isnil(L, -1)) {
-    lua_pop(L, 1);
-    return dflt;
-  }
-  if (!lua_isnumber(L, -1)) luaL_argerror(L, 1, notnum);
-  long long v = nm_checkinteger(L, -1);
-  luaL_argcheck(L, v >= lo && v <= hi, 1, range);
-  lua_pop(L, 1);
-  return (int)v;
-}
-
 static void ap_callbacks(lua_State *L, int cb[3]) {
   static const char *const keys[] = {"staconnected_cb", "stadisconnected_cb", "probereq_cb"};
   static const char *const msgs[] = {"staconnected_cb:not function",
@@ -45,16 +30,16 @@ static int l_config(lua_State *L) {
   c.auth = wifi_field_str(L, "pwd", c.pwd, 8, 64, "pwd: not string", "pwd: length:0 or 8-64")
                ? AUTH_WPA_WPA2_PSK
                : AUTH_OPEN;
-  c.auth = ap_num(L, "auth", 0, AUTH_MAX - 1, c.auth, "auth: not number", "auth: Range:0-4");
-  c.channel = ap_num(L, "channel", 1, 13, 6, "channel: not number", "channel: Range:1-13");
+  c.auth = wifi_field_int(L, "auth", 0, AUTH_MAX - 1, c.auth, "auth: not number", "auth: Range:0-4");
+  c.channel = wifi_field_int(L, "channel", 1, 13, 6, "channel: not number", "channel: Range:1-13");
   lua_getfield(L, 1, "hidden");
   int t = lua_type(L, -1);
   if (t == LUA_TBOOLEAN) c.hidden = lua_toboolean(L, -1);
   else if (t != LUA_TNIL && t != LUA_TNUMBER) luaL_argerror(L, 1, "hidden: not boolean");
   lua_pop(L, 1);
-  if (t == LUA_TNUMBER) c.hidden = ap_num(L, "hidden", 0, 1, 0, "", "hidden: 0 or 1");
-  c.max = ap_num(L, "max", 1, 4, 4, "max: not number", "max: 1-4");
-  c.beacon = ap_num(L, "beacon", 100, 60000, 100, "beacon: not number", "beacon: 100-60000");
+  if (t == LUA_TNUMBER) c.hidden = wifi_field_int(L, "hidden", 0, 1, 0, "", "hidden: 0 or 1");
+  c.max = wifi_field_int(L, "max", 1, 4, 4, "max: not number", "max: 1-4");
+  c.beacon = wifi_field_int(L, "beacon", 100, 60000, 100, "beacon: not number", "beacon: 100-60000");
   int save = 1;
   wifi_field_bool(L, "save", &save, "save: not boolean");
   int cb[3] = {0, 0, 0};

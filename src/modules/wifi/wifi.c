@@ -10,6 +10,20 @@
 
 /* ---- helpers ---- */
 
+int wifi_field_int(lua_State *L, const char *key, int lo, int hi, int dflt, const char *notnum,
+                   const char *range) {
+  lua_getfield(L, 1, key);
+  if (lua_isnil(L, -1)) {
+    lua_pop(L, 1);
+    return dflt;
+  }
+  if (!lua_isnumber(L, -1)) luaL_argerror(L, 1, notnum);
+  long long v = nm_checkinteger(L, -1);
+  luaL_argcheck(L, v >= lo && v <= hi, 1, range);
+  lua_pop(L, 1);
+  return (int)v;
+}
+
 void wifi_push_mac(lua_State *L, const uint8_t m[6]) {
   char s[18];
   snprintf(s, sizeof s, "%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2], m[3], m[4], m[5]);
@@ -140,20 +154,11 @@ static int l_getcountry(lua_State *L) {
   return 1;
 }
 
-/* A number field of the table at 1 in [lo, hi], or dflt when nil. */
-static int country_num(lua_State *L, const char *key, int lo, int hi, int dflt, const char *msg) {
+/* The firmware's setcountry says "<key>: must be a number". */
+static int country_num(lua_State *L, const char *key, int lo, int hi, int dflt, const char *range) {
   char notnum[40];
-  lua_getfield(L, 1, key);
-  if (lua_isnil(L, -1)) {
-    lua_pop(L, 1);
-    return dflt;
-  }
   snprintf(notnum, sizeof notnum, "%s: must be a number", key);
-  if (!lua_isnumber(L, -1)) luaL_argerror(L, 1, notnum);
-  long long v = nm_checkinteger(L, -1);
-  luaL_argcheck(L, v >= lo && v <= hi, 1, msg);
-  lua_pop(L, 1);
-  return (int)v;
+  return wifi_field_int(L, key, lo, hi, dflt, notnum, range);
 }
 
 /* wifi.setcountry(country_info) */

@@ -166,6 +166,10 @@ void wifi_set_ref(lua_State *L, int *ref, int idx); /* function at idx, or clear
 void wifi_open_sta(lua_State *L);
 void wifi_open_ap(lua_State *L);
 /* helpers (wifi.c) */
+/* t[key] of the config table at index 1 as an integer in [lo, hi], or dflt
+ * if nil; raises notnum or range as "bad argument #1". */
+int wifi_field_int(lua_State *L, const char *key, int lo, int hi, int dflt, const char *notnum,
+                   const char *range);
 void wifi_push_mac(lua_State *L, const uint8_t mac[6]);
 int wifi_parse_mac(const char *s, size_t len, uint8_t mac[6]);
 void wifi_push_ip(lua_State *L, struct in_addr a);
