@@ -14,13 +14,30 @@
 #     (mosquitto writes one packet per system call, and a client that reads
 #     faster than that waits, and wakes, for each few: see PERFORMANCE-mqtt.md)
 #   QoS 1 round trips: publish, wait for the PUBACK, publish the next
-# Environment: PUB_N (default 500000), N (100000), RTT_N (20000), ROUNDS (5),
+# Cores: with 2 cores or more the broker (and the stand-in broker) runs on
+# one core and every client, publisher and subscriber on another, the same
+# for every peer (PIN=0: unpinned).  Unpinned, the scheduler wakes a client
+# on the broker's core, and a client that sleeps and wakes often (netmcu,
+# mosquitto_sub) preempts the broker at every wake-up: in one measured
+# 100 000-message receive the broker was switched out involuntarily 28 000
+# times with netmcu as the client, 123 times with MQTT.js.  Pinned, each
+# side has its own core, as a broker and its clients have on a network.
+# Environment: PUB_N (default 500000), N (100000), RTT_N (20000), ROUNDS (7),
+# WORKLOADS ("pub recv direct rtt"), PIN (1), BROKER_CPU (0), CLIENT_CPU (1),
 # OUT (docs/PERFORMANCE-mqtt.md).  Writes the table there and prints it.
 set -u
 cd "$(dirname "$0")/.." || exit 2
 NETMCU=${NETMCU:-build/netmcu}
-PUB_N=${PUB_N:-500000} N=${N:-100000} RTT_N=${RTT_N:-20000} ROUNDS=${ROUNDS:-5}
+PUB_N=${PUB_N:-500000} N=${N:-100000} RTT_N=${RTT_N:-20000} ROUNDS=${ROUNDS:-7}
 OUT=${OUT:-docs/PERFORMANCE-mqtt.md}
+WORKLOADS=${WORKLOADS:-pub recv direct rtt} PIN=${PIN:-1}
+BROKER_CPU=${BROKER_CPU:-0} CLIENT_CPU=${CLIENT_CPU:-1}
+if [ "$PIN" = 1 ] && [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null 2>&1; then
+  on_broker="taskset -c $BROKER_CPU" on_client="taskset -c $CLIENT_CPU"
+  pinning="broker on core $BROKER_CPU, every client on core $CLIENT_CPU (taskset)"
+else
+  on_broker="" on_client="" pinning="unpinned"
+fi
 for t in mosquitto mosquitto_pub mosquitto_sub node npm perl; do
   command -v "$t" >/dev/null 2>&1 || [ -x "/usr/sbin/$t" ] ||
     { echo "bench/mqtt.sh: $t not found (scripts/setup.sh bench)"; exit 1; }
@@ -60,29 +77,31 @@ max_queued_messages 0
 max_queued_bytes 0
 queue_qos0_messages true
 CONF
-"$mosquitto" -c "$dir/mosquitto.conf" >"$dir/mosquitto.log" 2>&1 &
+$on_broker "$mosquitto" -c "$dir/mosquitto.conf" >"$dir/mosquitto.log" 2>&1 &
 mpid=$!
 i=0
 while [ $i -lt 200 ] && ! grep -q running "$dir/mosquitto.log"; do sleep 0.05; i=$((i + 1)); done
 grep -q running "$dir/mosquitto.log" || { echo "mosquitto did not start"; cat "$dir/mosquitto.log"; exit 1; }
 export MQTT_PORT=$port
-perl bench/peers/mqtt_blast.pl "$dir/bport" "$N" &
+$on_broker perl bench/peers/mqtt_blast.pl "$dir/bport" "$N" &
 bpid=$!
 i=0
 while [ $i -lt 200 ] && [ ! -s "$dir/bport" ]; do sleep 0.05; i=$((i + 1)); done
 bport=$(cat "$dir/bport")
 perl -e "for (1..$PUB_N) { print 'p' x 100, \"\\n\" }" >"$dir/lines"
 
-# Runs a command, prints its wall time in seconds.
-wall() { perl -MTime::HiRes=time -e '$t = time; system(@ARGV) == 0 or exit 1; printf "%.6f\n", time - $t' "$@"; }
+# Runs a command on the clients' core, prints its wall time in seconds.
+wall() { $on_client perl -MTime::HiRes=time -e '$t = time; system(@ARGV) == 0 or exit 1; printf "%.6f\n", time - $t' "$@"; }
+# Every client, publisher and subscriber runs on the clients' core.
+NETMCU="$on_client $NETMCU" NODE="$on_client node"
 # "count seconds" -> messages per second
 rate() { awk '{ if ($2 > 0) printf "%.0f\n", $1 / $2; else print 0 }'; }
 
 run_pub() { # impl round
   t=bench/pub/$1/$2
   case $1 in
-    netmcu) TOPIC=$t N=$PUB_N "$NETMCU" bench/netmcu/mqtt.lua pub | rate ;;
-    node) TOPIC=$t N=$PUB_N node bench/peers/mqtt_node.js pub | rate ;;
+    netmcu) TOPIC=$t N=$PUB_N $NETMCU bench/netmcu/mqtt.lua pub | rate ;;
+    node) TOPIC=$t N=$PUB_N $NODE bench/peers/mqtt_node.js pub | rate ;;
     mosquitto) s=$(wall sh -c "mosquitto_pub -h 127.0.0.1 -p $port -t $t -l < $dir/lines") &&
       echo "$PUB_N $s" | rate ;;
   esac
@@ -91,15 +110,15 @@ run_pub() { # impl round
 run_recv() { # impl round
   t=bench/recv/$1/$2 id=bench-recv-$1-$2
   case $1 in
-    netmcu) TOPIC=$t CLIENT_ID=$id "$NETMCU" bench/netmcu/mqtt.lua prep ;;
-    node) TOPIC=$t CLIENT_ID=$id N=0 node bench/peers/mqtt_node.js prep ;;
-    mosquitto) mosquitto_sub -h 127.0.0.1 -p "$port" -i "$id" -c -q 0 -t "$t" -E ;;
+    netmcu) TOPIC=$t CLIENT_ID=$id $NETMCU bench/netmcu/mqtt.lua prep ;;
+    node) TOPIC=$t CLIENT_ID=$id N=0 $NODE bench/peers/mqtt_node.js prep ;;
+    mosquitto) $on_client mosquitto_sub -h 127.0.0.1 -p "$port" -i "$id" -c -q 0 -t "$t" -E ;;
   esac
   # the backlog, from a publisher whose speed is not measured here
-  TOPIC=$t N=$N "$NETMCU" bench/netmcu/mqtt.lua pub >/dev/null
+  TOPIC=$t N=$N $NETMCU bench/netmcu/mqtt.lua pub >/dev/null
   case $1 in
-    netmcu) TOPIC=$t CLIENT_ID=$id N=$N "$NETMCU" bench/netmcu/mqtt.lua recv | rate ;;
-    node) TOPIC=$t CLIENT_ID=$id N=$N node bench/peers/mqtt_node.js recv | rate ;;
+    netmcu) TOPIC=$t CLIENT_ID=$id N=$N $NETMCU bench/netmcu/mqtt.lua recv | rate ;;
+    node) TOPIC=$t CLIENT_ID=$id N=$N $NODE bench/peers/mqtt_node.js recv | rate ;;
     mosquitto) s=$(wall sh -c "mosquitto_sub -h 127.0.0.1 -p $port -i $id -c -q 0 -t $t -C $N >/dev/null") &&
       echo "$N $s" | rate ;;
   esac
@@ -107,8 +126,8 @@ run_recv() { # impl round
 
 run_direct() { # impl: receive from the stand-in broker
   case $1 in
-    netmcu) MQTT_PORT=$bport TOPIC=x CLIENT_ID=direct N=$N "$NETMCU" bench/netmcu/mqtt.lua recv | rate ;;
-    node) MQTT_PORT=$bport TOPIC=x CLIENT_ID=direct N=$N node bench/peers/mqtt_node.js recv | rate ;;
+    netmcu) MQTT_PORT=$bport TOPIC=x CLIENT_ID=direct N=$N $NETMCU bench/netmcu/mqtt.lua recv | rate ;;
+    node) MQTT_PORT=$bport TOPIC=x CLIENT_ID=direct N=$N $NODE bench/peers/mqtt_node.js recv | rate ;;
     mosquitto) s=$(wall sh -c "mosquitto_sub -h 127.0.0.1 -p $bport -t x -C $N >/dev/null") &&
       echo "$N $s" | rate ;;
   esac
@@ -117,8 +136,8 @@ run_direct() { # impl: receive from the stand-in broker
 run_rtt() { # impl round
   t=bench/rtt/$1/$2
   case $1 in
-    netmcu) TOPIC=$t N=$RTT_N "$NETMCU" bench/netmcu/mqtt.lua rtt | rate ;;
-    node) TOPIC=$t N=$RTT_N node bench/peers/mqtt_node.js rtt | rate ;;
+    netmcu) TOPIC=$t N=$RTT_N $NETMCU bench/netmcu/mqtt.lua rtt | rate ;;
+    node) TOPIC=$t N=$RTT_N $NODE bench/peers/mqtt_node.js rtt | rate ;;
   esac
 }
 
@@ -127,10 +146,16 @@ res=$dir/results
 r=1
 while [ $r -le "$ROUNDS" ]; do
   for impl in netmcu node mosquitto; do
-    echo "pub $impl $(run_pub $impl $r)" >>"$res"
-    echo "recv $impl $(run_recv $impl $r)" >>"$res"
-    echo "direct $impl $(run_direct $impl)" >>"$res"
-    [ $impl != mosquitto ] && echo "rtt $impl $(run_rtt $impl $r)" >>"$res"
+    for w in $WORKLOADS; do
+      case $w in
+        pub) v=$(run_pub $impl $r) ;;
+        recv) v=$(run_recv $impl $r) ;;
+        direct) v=$(run_direct $impl) ;;
+        rtt) [ $impl = mosquitto ] && continue; v=$(run_rtt $impl $r) ;;
+      esac
+      echo "$w $impl $v" >>"$res"
+      echo "round $r: $w $impl $v" >&2
+    done
   done
   echo "round $r of $ROUNDS done" >&2
   r=$((r + 1))
@@ -153,11 +178,11 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else
   echo "$("$mosquitto" -h 2>/dev/null | head -1 | sed 's/ is an MQTT.*//') on loopback; $ROUNDS interleaved rounds, messages per second,"
   echo "best and median of the rounds.  Payloads of 100 bytes; $PUB_N messages published,"
   echo "$N received, $RTT_N QoS 1 round trips per run."
-  echo "Machine: $(nproc) cores, $(uname -sr)."
+  echo "Machine: $(nproc) cores, $(uname -sr); $pinning."
   echo
   echo "| workload | netmcu best | netmcu median | Node best | Node median | mosquitto_* best | mosquitto_* median | netmcu/Node (best, median) | netmcu/mosquitto_* (best, median) |"
   echo "|---|---|---|---|---|---|---|---|---|"
-  for w in pub recv direct rtt; do
+  for w in $WORKLOADS; do
     case $w in
       pub) name="QoS 0 publish" ;; recv) name="QoS 0 receive" ;;
       direct) name="QoS 0 receive, client alone" ;; rtt) name="QoS 1 round trips" ;;
