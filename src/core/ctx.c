@@ -200,26 +200,35 @@ static void defer_idle_cb(uv_idle_t *h) {
 
 /* ---- running ---- */
 
-/* Is a C function of netmcu's own (other than `allowed`) on L's stack?
- * Then net.run() was called from a finalizer that a collection step inside
- * that call ran, and the loop would free what the call is still using
- * (issue 18: a __gc calling net.run() during sock:send()).  netmcu's
- * functions are those in the same executable or library as this one. */
+/* Did a netmcu C function call net.run() through a finalizer?  A
+ * collection step inside the call (any allocation) runs finalizers, and a
+ * loop run there would free what the call is still using (issue 18: a __gc
+ * calling net.run() during sock:send()).  So: is a C function of netmcu's
+ * own (in the same executable or library as this one, but `allowed`) on
+ * L's stack, whose callee is not a chunk it loaded (dofile, require run
+ * one: that is a script, not a finalizer)? */
 static lua_CFunction run_allowed_from;
 
 void nm_run_allow_from(lua_CFunction f) { run_allowed_from = f; }
 
+static int runs_a_chunk(const lua_Debug *callee) {
+  return strcmp(callee->what, "main") == 0 &&
+         !(callee->namewhat != NULL && strcmp(callee->namewhat, "metamethod") == 0);
+}
+
 static int inside_netmcu_call(lua_State *L) {
   Dl_info self, info;
-  lua_Debug ar;
+  lua_Debug ar, callee;
   if (dladdr((void *)(uintptr_t)nm_run, &self) == 0) return 0;
+  if (!lua_getstack(L, 0, &callee) || !lua_getinfo(L, "Sn", &callee)) return 0;
   for (int level = 1; lua_getstack(L, level, &ar); level++) {
-    if (!lua_checkstack(L, 1) || !lua_getinfo(L, "f", &ar)) return 0;
+    if (!lua_checkstack(L, 1) || !lua_getinfo(L, "Snf", &ar)) return 0;
     lua_CFunction f = lua_tocfunction(L, -1);
     lua_pop(L, 1);
-    if (f != NULL && f != run_allowed_from && dladdr((void *)(uintptr_t)f, &info) != 0 &&
-        info.dli_fbase == self.dli_fbase)
+    if (f != NULL && f != run_allowed_from && !runs_a_chunk(&callee) &&
+        dladdr((void *)(uintptr_t)f, &info) != 0 && info.dli_fbase == self.dli_fbase)
       return 1;
+    callee = ar;
   }
   return 0;
 }
