@@ -219,6 +219,12 @@ void nm_unref(lua_State *L, int ref);
 /* luaL_ref of the value at idx that never raises: LUA_NOREF if out of
  * memory. */
 int nm_ref(lua_State *L, int idx);
+/* A reference taken in two steps, for a call that must not raise once it
+ * has a side effect: nm_ref_reserve (may raise) makes *slot a registry
+ * slot unless it is one already; nm_ref_fill (never raises) stores the
+ * value at idx there and returns it as the reference, *slot LUA_NOREF. */
+void nm_ref_reserve(lua_State *L, int *slot);
+int nm_ref_fill(lua_State *L, int idx, int *slot);
 /* Stores the C function nm_ref/nm_unref use in the registry (ctx.c, at
  * start). */
 void nm_obj_init(lua_State *L);

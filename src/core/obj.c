@@ -265,6 +265,20 @@ int nm_ref(lua_State *L, int idx) {
   return ref;
 }
 
+void nm_ref_reserve(lua_State *L, int *slot) {
+  if (*slot != LUA_NOREF) return;
+  lua_pushboolean(L, 0);
+  *slot = luaL_ref(L, LUA_REGISTRYINDEX);
+}
+
+int nm_ref_fill(lua_State *L, int idx, int *slot) {
+  int ref = *slot;
+  lua_pushvalue(L, idx);
+  lua_rawseti(L, LUA_REGISTRYINDEX, ref); /* an existing key: cannot fail */
+  *slot = LUA_NOREF;
+  return ref;
+}
+
 void nm_unref(lua_State *L, int ref) {
   if (ref == LUA_NOREF || ref == LUA_REFNIL) return;
   if (!lua_checkstack(L, 3)) return;

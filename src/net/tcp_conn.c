@@ -85,7 +85,6 @@ static void tcp_loop_kill(nm_obj *o) {
   free(q->spare);
   q->spare = NULL;
   if (!q->ctx->closed) nm_unref(q->ctx->L, q->spare_ref);
-  q->spare_ref = LUA_NOREF;
   nm_inactivity_close(&q->linger, tcp_loop_closed_cb);
 }
 
@@ -447,15 +446,10 @@ static inline __attribute__((always_inline)) int tcp_write(nm_tcp *s, const char
   }
   /* Nothing left queued: libuv handed every byte to the kernel at once (the
    * usual case), so the string need not be kept alive for the write
-   * callback, which saves a registry ref and unref per send.  Otherwise it
-   * takes the spare slot nm_tcp_send_lua made: setting an existing key
-   * cannot fail, where luaL_ref could raise after the write (issue 18). */
-  if (L != NULL && (s->phase == NM_RESOLVING || s->h.write_queue_size != 0)) {
-    lua_pushvalue(L, idx);
-    lua_rawseti(L, LUA_REGISTRYINDEX, q->spare_ref);
-    w->strref = q->spare_ref;
-    q->spare_ref = LUA_NOREF;
-  }
+   * callback, which saves a registry ref and unref per send.  Else: the
+   * slot nm_tcp_send_lua reserved (luaL_ref could raise after the write). */
+  if (L != NULL && (s->phase == NM_RESOLVING || s->h.write_queue_size != 0))
+    w->strref = nm_ref_fill(L, idx, &q->spare_ref);
   return 0;
 }
 
@@ -465,10 +459,7 @@ int nm_tcp_write(nm_tcp *s, char *p, size_t n, unsigned sends) {
 
 int nm_tcp_send_lua(nm_tcp *s, lua_State *L, int idx, const char *p, size_t n) {
   tcp_loop *q = nm_tcp_ctx(s)->state[NM_STATE_TCP];
-  if (q != NULL && q->spare_ref == LUA_NOREF) { /* may raise: nothing is written yet */
-    lua_pushboolean(L, 0);
-    q->spare_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-  }
+  if (q != NULL) nm_ref_reserve(L, &q->spare_ref); /* may raise: nothing written yet */
   int rc = s->filter != NULL ? s->filter->ops->send(s, p, n) : tcp_write(s, p, n, 1, L, idx, NULL);
   if (rc == 0) tcp_touch(s);
   return rc;
