@@ -5,6 +5,7 @@
 #ifndef NM_H
 #define NM_H
 
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <netinet/in.h>
@@ -68,14 +69,15 @@ typedef struct nm_ctx {
   nm_defer **defer_tail;
   nm_defer *defer_run;   /* the batch being drained (nm_defer_cancel sees it) */
   uv_idle_t defer_idle;  /* active only while defer_head is not empty */
-  uv_timer_t softwd_timer; /* tmr.softwd */
-  uint64_t softwd_ms;
   int failed;            /* an uncaught Lua error is waiting in err_ref */
   int err_ref;
   int onerror_ref;       /* node.setonerror handler, or LUA_NOREF */
-  int msgh_ref, emit_ref; /* C functions for nm_emit, fetched allocation-free */
+  int msgh_ref, emit_ref, pushstring_ref; /* C functions, fetched allocation-free */
   int running;
-  int stop_signal;       /* set by the runtime's signal watchers */
+  volatile sig_atomic_t stop_signal; /* set by the runtime's signal handlers */
+  volatile sig_atomic_t intr; /* nm_interrupt's reason, until handled */
+  uv_async_t intr_async; /* wakes the loop for it */
+  int own_signals;       /* set by the runtime: its handlers call nm_interrupt */
   int restart;           /* node.restart() asked the runtime to start over */
   uint64_t restart_delay_us; /* ... after this long (node.dsleep, rtctime.dsleep) */
   int restart_reason;    /* ... and node.bootreason() of the next life */
@@ -98,6 +100,12 @@ typedef struct nm_ctx {
 
 /* The context of this Lua state, created on first use. */
 nm_ctx *nm_ctx_get(lua_State *L);
+/* The context if there is a live one, else NULL; never raises. */
+nm_ctx *nm_ctx_find(lua_State *L);
+/* Makes sure descriptors 0-2 are open (on /dev/null where they were
+ * closed), so that no socket or libuv descriptor takes one of them: libuv
+ * aborts when it closes one.  0, or -1 if one cannot be opened. */
+int nm_stdio_reserve(void);
 void nm_obj_register(nm_ctx *ctx, nm_obj *o, void (*kill)(nm_obj *));
 void nm_obj_unregister(nm_obj *o);
 
@@ -204,6 +212,22 @@ static inline int nm_optcallback(lua_State *L, int idx) {
  * (docs/INTERNALS.md).  nm_anchor returns the reference; nm_unanchor drops it. */
 int nm_anchor(lua_State *L, int idx);
 void nm_unanchor(lua_State *L, int *ref);
+/* Drops a registry reference without ever raising (libuv callbacks and
+ * shutdown call it outside any protected call): under out-of-memory the
+ * reference is kept rather than the process panicking. */
+void nm_unref(lua_State *L, int ref);
+/* luaL_ref of the value at idx that never raises: LUA_NOREF if out of
+ * memory. */
+int nm_ref(lua_State *L, int idx);
+/* A reference taken in two steps, for a call that must not raise once it
+ * has a side effect: nm_ref_reserve (may raise) makes *slot a registry
+ * slot unless it is one already; nm_ref_fill (never raises) stores the
+ * value at idx there and returns it as the reference, *slot LUA_NOREF. */
+void nm_ref_reserve(lua_State *L, int *slot);
+int nm_ref_fill(lua_State *L, int idx, int *slot);
+/* Stores the C function nm_ref/nm_unref use in the registry (ctx.c, at
+ * start). */
+void nm_obj_init(lua_State *L);
 
 /* Pushes the extra arguments of a callback.  The object is on top of the
  * stack when it runs: it may use it, or pop it to leave it out of the
@@ -244,6 +268,32 @@ int nm_msgh(lua_State *L);
 /* Report an error that did not come from Lua (e.g. the software watchdog)
  * through the same policy as a callback error. */
 void nm_report_error(nm_ctx *ctx, const char *msg);
+
+/* ---- interrupting running Lua code (interrupt.c) ----
+ * A signal handler cannot wait for a busy callback to return: as the
+ * standalone lua does, it sets a hook that raises in the running Lua code,
+ * and wakes the loop in case no Lua code runs.  Reasons: */
+enum nm_intr { NM_INTR_NONE, NM_INTR_STOP, NM_INTR_WATCHDOG };
+#define NM_WATCHDOG_MSG "software watchdog expired (tmr.softwd)"
+/* The signal of tmr.softwd's timer, when the runtime handles signals. */
+#define NM_WATCHDOG_SIGNAL SIGALRM
+/* Async-signal-safe.  NM_INTR_STOP: ctx->stop_signal is set; the running
+ * Lua code raises until the loop has control again (then the runtime
+ * closes everything).  NM_INTR_WATCHDOG: the running Lua code raises
+ * NM_WATCHDOG_MSG once (an uncaught error), or, if none runs, the loop
+ * reports it. */
+void nm_interrupt(nm_ctx *ctx, int reason);
+/* Is an interrupt waiting to be raised in L (ours, or the one the
+ * standalone lua's SIGINT handler sets)?  For calls that block, such as
+ * tmr.delay, to return early. */
+int nm_interrupted(lua_State *L);
+/* The hook is no longer wanted: the loop has control. */
+void nm_interrupt_done(nm_ctx *ctx);
+void nm_interrupt_init(nm_ctx *ctx);
+/* The runtime calls the script and net.run() from f: net.run() refuses to
+ * run inside any other netmcu C function (a finalizer run by a collection
+ * inside it would otherwise run the loop under its feet). */
+void nm_run_allow_from(lua_CFunction f);
 /* May Lua be called now?  (False after an uncaught error.) */
 static inline int nm_stopping(const nm_ctx *ctx) {
   return ctx->failed || ctx->stop_signal || ctx->restart;

@@ -225,8 +225,67 @@ int nm_anchor(lua_State *L, int idx) {
 
 void nm_unanchor(lua_State *L, int *ref) {
   if (*ref == LUA_NOREF || *ref == LUA_REFNIL) return;
-  luaL_unref(L, LUA_REGISTRYINDEX, *ref);
+  nm_unref(L, *ref);
   *ref = LUA_NOREF;
+}
+
+/* luaL_unref allocates when the registry's free-list entry has to be
+ * created again, so it may raise "not enough memory": outside a protected
+ * call that is a panic (issue 18, tests/faults_alloc.sh).  nm_unref and
+ * nm_ref run through lua_pcall of this C function, fetched from the
+ * registry (pushing one would allocate on 5.1): regop(ref) unrefs,
+ * regop(true, v) refs v. */
+static const char regop_key = 'u';
+
+static int regop_f(lua_State *L) {
+  if (lua_type(L, 1) == LUA_TBOOLEAN) {
+    lua_pushinteger(L, luaL_ref(L, LUA_REGISTRYINDEX));
+    return 1;
+  }
+  luaL_unref(L, LUA_REGISTRYINDEX, (int)lua_tointeger(L, 1));
+  return 0;
+}
+
+void nm_obj_init(lua_State *L) {
+  lua_pushlightuserdata(L, (void *)&regop_key);
+  lua_pushcfunction(L, regop_f);
+  lua_rawset(L, LUA_REGISTRYINDEX);
+}
+
+int nm_ref(lua_State *L, int idx) {
+  int ref = LUA_NOREF;
+  idx = idx < 0 ? lua_gettop(L) + idx + 1 : idx;
+  if (!lua_checkstack(L, 4)) return ref;
+  lua_pushlightuserdata(L, (void *)&regop_key);
+  lua_rawget(L, LUA_REGISTRYINDEX);
+  lua_pushboolean(L, 1);
+  lua_pushvalue(L, idx);
+  if (lua_pcall(L, 2, 1, 0) == 0) ref = (int)lua_tointeger(L, -1);
+  lua_pop(L, 1);
+  return ref;
+}
+
+void nm_ref_reserve(lua_State *L, int *slot) {
+  if (*slot != LUA_NOREF) return;
+  lua_pushboolean(L, 0);
+  *slot = luaL_ref(L, LUA_REGISTRYINDEX);
+}
+
+int nm_ref_fill(lua_State *L, int idx, int *slot) {
+  int ref = *slot;
+  lua_pushvalue(L, idx);
+  lua_rawseti(L, LUA_REGISTRYINDEX, ref); /* an existing key: cannot fail */
+  *slot = LUA_NOREF;
+  return ref;
+}
+
+void nm_unref(lua_State *L, int ref) {
+  if (ref == LUA_NOREF || ref == LUA_REFNIL) return;
+  if (!lua_checkstack(L, 3)) return;
+  lua_pushlightuserdata(L, (void *)&regop_key);
+  lua_rawget(L, LUA_REGISTRYINDEX);
+  lua_pushinteger(L, ref);
+  if (lua_pcall(L, 1, 0, 0) != 0) lua_pop(L, 1); /* out of memory: ref kept */
 }
 
 void nm_bind_attach(lua_State *L, int idx, nm_bind *b, void *state) {

@@ -236,7 +236,7 @@ static void serout_done(gpio_state *g) {
   g->delays = NULL;
   if (ref != LUA_NOREF) {
     nm_emit(g->ctx, ref, 0, 0, NULL, NULL);
-    if (!g->ctx->closed) luaL_unref(g->ctx->L, LUA_REGISTRYINDEX, ref);
+    if (!g->ctx->closed) nm_unref(g->ctx->L, ref); /* from libuv: must not raise */
   }
 }
 

@@ -15,7 +15,7 @@ static void state_kill(nm_obj *o) {
   nm_http *h = nm_container_of(o, nm_http, obj);
   nm_obj_unregister(&h->obj);
   if (h->shared != NULL) http_multi_free(h->shared);
-  if (!h->ctx->closed) luaL_unref(h->ctx->L, LUA_REGISTRYINDEX, h->dispatch_ref);
+  if (!h->ctx->closed) nm_unref(h->ctx->L, h->dispatch_ref); /* shutdown: must not raise */
   free(h->ca_pem);
   free(h->cert_pem);
   free(h->key_pem);
@@ -224,14 +224,14 @@ static void oneshot_deliver(http_req *r) {
   r->ref = LUA_NOREF;
   if (ref != LUA_NOREF) {
     nm_emit(ctx, ref, 0, 0, push_result, r);
-    if (!ctx->closed) luaL_unref(ctx->L, LUA_REGISTRYINDEX, ref);
+    if (!ctx->closed) nm_unref(ctx->L, ref); /* from libuv: must not raise */
   }
   http_req_free(r);
 }
 
 static void oneshot_drop(http_req *r) {
   nm_ctx *ctx = r->hm->ctx;
-  if (r->ref != LUA_NOREF && !ctx->closed) luaL_unref(ctx->L, LUA_REGISTRYINDEX, r->ref);
+  if (!ctx->closed) nm_unref(ctx->L, r->ref); /* from libuv or shutdown */
   http_req_free(r);
 }
 

@@ -109,7 +109,10 @@ static int conn_call(http_conn *c, http_req *r, int slot) {
     lua_pushlightuserdata(L, &e);
     if (lua_pcall(L, 1, 0, 0) != 0) {
       c->in_cb = 0;
-      f->err_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+      /* libcurl's frames are below: nothing may raise (REFNIL: the message
+       * could not be kept, out of memory) */
+      if ((f->err_ref = nm_ref(L, -1)) == LUA_NOREF) f->err_ref = LUA_REFNIL;
+      lua_pop(L, 1);
       http_req_abort(r, HTTP_ERROR);
       return -1;
     }
@@ -348,9 +351,10 @@ static int l_request(lua_State *L) {
   http_req_start(r);
   http_multi_wait(hm, &f.done);
   if (c->hm == hm) hm->L = prev;
+  if (f.err_ref == LUA_REFNIL) return luaL_error(L, "not enough memory");
   if (f.err_ref != LUA_NOREF) {
     lua_rawgeti(L, LUA_REGISTRYINDEX, f.err_ref);
-    luaL_unref(L, LUA_REGISTRYINDEX, f.err_ref);
+    nm_unref(L, f.err_ref);
     return lua_error(L);
   }
   lua_pushinteger(L, f.code);

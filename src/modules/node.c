@@ -86,7 +86,7 @@ static void drain_cb(nm_defer *d) {
     f->head = (f->head + 1) % f->cap;
     f->len--;
     nm_emit(ctx, ref, 0, 0, nm_push_integer, &p);
-    if (!ctx->closed) luaL_unref(ctx->L, LUA_REGISTRYINDEX, ref);
+    if (!ctx->closed) nm_unref(ctx->L, ref); /* from libuv: must not raise */
   }
   if (ctx->state[NM_STATE_NODE] == t && next_prio(t, UINT64_MAX) >= 0 && !t->queued) {
     t->queued = 1; /* what the tasks posted runs on the next turn */

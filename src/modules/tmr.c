@@ -1,6 +1,8 @@
 /* tmr.c - NodeMCU's timer module (docs/modules/tmr.md) on the loop. */
 #include <errno.h>
+#include <signal.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include "core/nm.h"
@@ -187,11 +189,12 @@ static int l_time(lua_State *L) {
   return 1;
 }
 
-/* tmr.delay(us): blocks the whole loop, as on the device. */
+/* tmr.delay(us): blocks the whole loop, as on the device; but a signal or
+ * the watchdog ends it early, and the hook they set raises on return. */
 static int l_delay(lua_State *L) {
   long long us = nm_checkrange(L, 1, 0, 0x7FFFFFFF);
   struct timespec ts = {(time_t)(us / 1000000), (long)(us % 1000000) * 1000};
-  while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+  while (nanosleep(&ts, &ts) != 0 && errno == EINTR && !nm_interrupted(L)) {
   }
   return 0;
 }
@@ -201,8 +204,70 @@ static int l_ccount(lua_State *L) {
   return 1;
 }
 
+/* ---- the software watchdog ----
+ * In the runtime, a POSIX timer whose signal (NM_WATCHDOG_SIGNAL) the
+ * runtime's handler turns into nm_interrupt: a callback that hangs is
+ * stopped, as the device's watchdog stops a hung chip.  From a stock
+ * interpreter, which gets no signal handlers, a loop timer: it fires only
+ * when the loop has control. */
+typedef struct {
+  nm_obj obj;
+  nm_ctx *ctx;
+  uv_timer_t timer;
+  timer_t posix;
+  int has_posix;
+  uint64_t ms; /* 0: disarmed */
+} softwd;
+
+static void softwd_closed_cb(uv_handle_t *h) { free(h->data); }
+
+static void softwd_kill(nm_obj *o) {
+  softwd *w = nm_container_of(o, softwd, obj);
+  nm_obj_unregister(&w->obj);
+  w->ctx->state[NM_STATE_TMR] = NULL;
+  if (w->has_posix) timer_delete(w->posix);
+  uv_close((uv_handle_t *)&w->timer, softwd_closed_cb);
+}
+
 static void softwd_cb(uv_timer_t *h) {
-  nm_report_error(h->loop->data, "software watchdog expired (tmr.softwd)");
+  softwd *w = h->data;
+  nm_report_error(w->ctx, NM_WATCHDOG_MSG);
+}
+
+static softwd *softwd_get(lua_State *L, nm_ctx *ctx) {
+  softwd *w = ctx->state[NM_STATE_TMR];
+  if (w != NULL) return w;
+  w = calloc(1, sizeof *w);
+  if (w == NULL) luaL_error(L, "out of memory");
+  w->ctx = ctx;
+  uv_timer_init(&ctx->loop, &w->timer);
+  uv_unref((uv_handle_t *)&w->timer); /* not work to wait for */
+  w->timer.data = w;
+  if (ctx->own_signals) {
+    struct sigevent sev;
+    memset(&sev, 0, sizeof sev);
+    sev.sigev_notify = SIGEV_SIGNAL;
+    sev.sigev_signo = NM_WATCHDOG_SIGNAL;
+    w->has_posix = timer_create(CLOCK_MONOTONIC, &sev, &w->posix) == 0;
+  }
+  nm_obj_register(ctx, &w->obj, softwd_kill);
+  ctx->state[NM_STATE_TMR] = w;
+  return w;
+}
+
+/* (Re)starts the countdown of w->ms, or stops it when that is 0. */
+static void softwd_arm(softwd *w) {
+  if (w->has_posix) {
+    struct itimerspec its;
+    memset(&its, 0, sizeof its);
+    its.it_value.tv_sec = (time_t)(w->ms / 1000);
+    its.it_value.tv_nsec = (long)(w->ms % 1000) * 1000000;
+    timer_settime(w->posix, 0, &its, NULL);
+  } else if (w->ms != 0) {
+    uv_timer_start(&w->timer, softwd_cb, w->ms, 0);
+  } else {
+    uv_timer_stop(&w->timer);
+  }
 }
 
 /* tmr.softwd(s): unless tmr.wdclr() is called within s seconds, the script
@@ -210,19 +275,15 @@ static void softwd_cb(uv_timer_t *h) {
 static int l_softwd(lua_State *L) {
   nm_ctx *ctx = nm_ctx_get(L);
   long long s = nm_checkrange(L, 1, -0x7FFFFFFF, 0x7FFFFFFF);
-  if (s <= 0) {
-    ctx->softwd_ms = 0;
-    uv_timer_stop(&ctx->softwd_timer);
-  } else {
-    ctx->softwd_ms = (uint64_t)s * 1000;
-    uv_timer_start(&ctx->softwd_timer, softwd_cb, ctx->softwd_ms, 0);
-  }
+  softwd *w = softwd_get(L, ctx);
+  w->ms = s <= 0 ? 0 : (uint64_t)s * 1000;
+  softwd_arm(w);
   return 0;
 }
 
 static int l_wdclr(lua_State *L) {
-  nm_ctx *ctx = nm_ctx_get(L);
-  if (ctx->softwd_ms != 0) uv_timer_start(&ctx->softwd_timer, softwd_cb, ctx->softwd_ms, 0);
+  softwd *w = nm_ctx_get(L)->state[NM_STATE_TMR];
+  if (w != NULL && w->ms != 0) softwd_arm(w);
   return 0;
 }
 

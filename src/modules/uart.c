@@ -88,10 +88,14 @@ static uart_state *uart_get(lua_State *L) {
   nm_ctx *ctx = nm_ctx_get(L);
   uart_state *u = ctx->state[NM_STATE_UART];
   if (u != NULL) return u;
-  u = calloc(1, sizeof *u);
-  if (u == NULL) luaL_error(L, "out of memory");
   lua_pushcfunction(L, feed);
-  u->feed_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  int feed_ref = luaL_ref(L, LUA_REGISTRYINDEX); /* may raise: before the calloc */
+  u = calloc(1, sizeof *u);
+  if (u == NULL) {
+    nm_unref(L, feed_ref);
+    luaL_error(L, "out of memory");
+  }
+  u->feed_ref = feed_ref;
   u->ctx = ctx;
   u->cb_ref = u->err_ref = LUA_NOREF;
   u->fd = -1;

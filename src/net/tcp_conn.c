@@ -35,6 +35,7 @@ typedef struct tcp_loop {
   int queued;            /* d is in the context's queue */
   nm_link due;           /* nm_tcp.due, in the order their sends were made */
   nm_wreq *spare;
+  int spare_ref; /* a registry slot holding false, or LUA_NOREF (tcp_write) */
   nm_inactivity linger; /* closed, still flushing; aborted after NM_LINGER_MS */
 } tcp_loop;
 
@@ -56,7 +57,7 @@ static void tcp_idle_leave(nm_tcp *s) {
 }
 
 static void wreq_free(nm_ctx *ctx, nm_wreq *w) {
-  if (w->strref != LUA_NOREF && !ctx->closed) luaL_unref(ctx->L, LUA_REGISTRYINDEX, w->strref);
+  if (!ctx->closed) nm_unref(ctx->L, w->strref); /* from libuv: must not raise */
   free(w->owned);
   free(w);
 }
@@ -83,6 +84,7 @@ static void tcp_loop_kill(nm_obj *o) {
   q->ctx->state[NM_STATE_TCP] = NULL;
   free(q->spare);
   q->spare = NULL;
+  if (!q->ctx->closed) nm_unref(q->ctx->L, q->spare_ref);
   nm_inactivity_close(&q->linger, tcp_loop_closed_cb);
 }
 
@@ -93,6 +95,7 @@ static tcp_loop *tcp_loop_get(nm_ctx *ctx) {
   if (q == NULL) return NULL;
   nm_inactivity_init(&q->linger, ctx, NM_LINGER_MS, linger_expired);
   q->ctx = ctx;
+  q->spare_ref = LUA_NOREF;
   nm_list_init(&q->due);
   nm_obj_register(ctx, &q->obj, tcp_loop_kill);
   ctx->state[NM_STATE_TCP] = q;
@@ -443,11 +446,10 @@ static inline __attribute__((always_inline)) int tcp_write(nm_tcp *s, const char
   }
   /* Nothing left queued: libuv handed every byte to the kernel at once (the
    * usual case), so the string need not be kept alive for the write
-   * callback, which saves a registry ref and unref per send. */
-  if (L != NULL && (s->phase == NM_RESOLVING || s->h.write_queue_size != 0)) {
-    lua_pushvalue(L, idx);
-    w->strref = luaL_ref(L, LUA_REGISTRYINDEX);
-  }
+   * callback, which saves a registry ref and unref per send.  Else: the
+   * slot nm_tcp_send_lua reserved (luaL_ref could raise after the write). */
+  if (L != NULL && (s->phase == NM_RESOLVING || s->h.write_queue_size != 0))
+    w->strref = nm_ref_fill(L, idx, &q->spare_ref);
   return 0;
 }
 
@@ -456,6 +458,8 @@ int nm_tcp_write(nm_tcp *s, char *p, size_t n, unsigned sends) {
 }
 
 int nm_tcp_send_lua(nm_tcp *s, lua_State *L, int idx, const char *p, size_t n) {
+  tcp_loop *q = nm_tcp_ctx(s)->state[NM_STATE_TCP];
+  if (q != NULL) nm_ref_reserve(L, &q->spare_ref); /* may raise: nothing written yet */
   int rc = s->filter != NULL ? s->filter->ops->send(s, p, n) : tcp_write(s, p, n, 1, L, idx, NULL);
   if (rc == 0) tcp_touch(s);
   return rc;

@@ -171,12 +171,12 @@ static int tcpsocket_send(lua_State *L) {
   int fn = nm_optcallback(L, 3);
   nm_tcp *s = sock_conn(ud);
   if (s == NULL) return luaL_error(L, "not connected");
-  int rc = nm_tcp_send_lua(s, L, 2, data, len);
-  if (rc != 0) return nm_raise_uv(L, rc);
-  if (fn) {
+  if (fn) { /* may raise (a table): before the first byte is written */
     lua_pushvalue(L, 3);
     nm_cb_set(L, 1, NM_CB_SENT);
   }
+  int rc = nm_tcp_send_lua(s, L, 2, data, len);
+  if (rc != 0) return nm_raise_uv(L, rc);
   return 0;
 }
 

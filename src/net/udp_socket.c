@@ -192,7 +192,7 @@ static void send_cb(uv_udp_send_t *req, int status) {
   udp_sreq *w = nm_container_of(req, udp_sreq, req);
   nm_udp *s = w->s;
   nm_ctx *ctx = s->ctx;
-  if (!ctx->closed) luaL_unref(ctx->L, LUA_REGISTRYINDEX, w->strref);
+  if (!ctx->closed) nm_unref(ctx->L, w->strref); /* from libuv: must not raise */
   free(w);
   if (status == 0 && udp_wants(s, NM_CB_SENT)) nm_emit(ctx, udp_ref(s), NM_CB_SENT, 0, NULL, NULL);
 }
@@ -210,17 +210,22 @@ static int udp_transmit(lua_State *L, nm_udp *s, int idx, const struct sockaddr_
     return 0;
   }
   if (rc != UV_EAGAIN) return rc;
-  udp_sreq *w = malloc(sizeof *w);
-  if (w == NULL) return UV_ENOMEM;
+  /* The string is kept before libuv queues it: luaL_ref after could raise
+   * with the datagram queued and its bytes unreferenced (issue 18). */
+  int ref = nm_ref(L, idx);
+  udp_sreq *w = ref == LUA_NOREF ? NULL : malloc(sizeof *w);
+  if (w == NULL) {
+    nm_unref(L, ref);
+    return UV_ENOMEM;
+  }
   w->s = s;
+  w->strref = ref;
   rc = uv_udp_send(&w->req, &s->h, &buf, 1, (const struct sockaddr *)to, send_cb);
   if (rc != 0) {
     free(w);
-    return rc;
+    nm_unref(L, ref);
   }
-  lua_pushvalue(L, idx);
-  w->strref = luaL_ref(L, LUA_REGISTRYINDEX);
-  return 0;
+  return rc;
 }
 
 /* udp:send(port, ip, data[, fn]) */
@@ -239,6 +244,10 @@ static int udpsocket_send(lua_State *L) {
   if (len > NM_UDP_MAX)
     return luaL_error(L, "datagram too large (%d bytes at most)", NM_UDP_MAX);
   int fn = nm_optcallback(L, 5);
+  if (fn) { /* may raise (a table): before anything is bound or sent */
+    lua_pushvalue(L, 5);
+    nm_cb_set(L, 1, NM_CB_SENT);
+  }
 
   int bound_here = 0, rc = 0;
   if (ud->b.state == NULL) { /* first bound to an ephemeral port */
@@ -251,10 +260,6 @@ static int udpsocket_send(lua_State *L) {
   if (rc != 0) {
     if (bound_here && ud->b.state != NULL) udp_shut(ud->b.state); /* no side effect */
     return nm_raise_uv(L, rc);
-  }
-  if (fn) {
-    lua_pushvalue(L, 5);
-    nm_cb_set(L, 1, NM_CB_SENT);
   }
   return 0;
 }

@@ -5,7 +5,6 @@
  * of the script (node.restart, node.dsleep) sees the same device. */
 #include <errno.h>
 #include <net/if.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -120,10 +119,9 @@ static int bind_gpio(const char *path) {
 
 int device_setup(void) {
   /* A closed standard descriptor would be taken by the next open (the
-   * loop's own), which uart would then read and libuv refuses to close:
-   * give it /dev/null, as daemons do.  A closed input reads as empty. */
-  for (int fd = 0; fd <= 2; fd++)
-    if (fcntl(fd, F_GETFD) < 0 && open("/dev/null", fd == 0 ? O_RDONLY : O_WRONLY) != fd) return -1;
+   * gpio socket, the loop's own), which uart would then read and libuv
+   * refuses to close: give it /dev/null, as daemons do. */
+  if (nm_stdio_reserve() != 0) return -1;
   atexit(device_cleanup);
   if (dev.fs != NULL && need_dir("--fs", dev.fs) != 0) return -1;
   if (dev.lfs != NULL && need_dir("--lfs", dev.lfs) != 0) return -1;

@@ -10,9 +10,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "core/nm.h"
 #include "core/root.h"
 #include "device.h"
+#include "runtime.h"
 
 #ifndef NETMCU_VERSION
 #define NETMCU_VERSION "dev"
@@ -32,7 +32,7 @@ static void usage(FILE *f) {
           "  -h        print this help and exit\n"
           "  --        stop handling options\n" DEVICE_USAGE
           "Exit status: 0 when nothing is left to do, 1 on an uncaught Lua\n"
-          "error, 130 on SIGINT, 143 on SIGTERM.  See netmcu(1).\n",
+          "error, 130 on SIGINT, 143 on SIGTERM, 129 on SIGHUP.  See netmcu(1).\n",
           progname);
 }
 
@@ -88,19 +88,6 @@ static void tune_malloc(void) {
 #endif
 }
 
-static void signal_cb(uv_signal_t *h, int signum) {
-  nm_ctx *ctx = h->loop->data;
-  if (ctx->stop_signal) _exit(128 + signum); /* second signal: at once */
-  ctx->stop_signal = signum;
-  uv_stop(h->loop);
-}
-
-static void watch_signal(nm_ctx *ctx, uv_signal_t *h, int signum) {
-  uv_signal_init(&ctx->loop, h);
-  uv_signal_start(h, signal_cb, signum);
-  uv_unref((uv_handle_t *)h); /* a signal watcher is not work to wait for */
-}
-
 /* arg table as lua.c builds it: arg[0] the script, arg[1..] its args. */
 static void create_arg_table(lua_State *L, char **argv, int argc, int script) {
   lua_createtable(L, argc - script - 1, script + 1);
@@ -109,13 +96,6 @@ static void create_arg_table(lua_State *L, char **argv, int argc, int script) {
     lua_rawseti(L, -2, i - script);
   }
   lua_setglobal(L, "arg");
-}
-
-static int finish(lua_State *L, nm_ctx *ctx, int status) {
-  nm_shutdown(ctx);
-  lua_close(L);
-  fflush(stdout);
-  return status;
 }
 
 /* What to run, from the command line. */
@@ -127,34 +107,61 @@ typedef struct {
   size_t stdin_len;
   int boot_reason;  /* node.bootreason() of the next life */
   uint64_t sleep_us; /* to sleep before the next life (deep sleep) */
+  nm_ctx *ctx;      /* of the running life */
+  int status;       /* of the running life */
 } job;
 
 #define RESTART (-1)
 
+/* A script from standard input is read as luaL_loadfile reads a file: a
+ * UTF-8 byte-order mark and a first line starting with '#' are skipped
+ * (the line's newline is kept, so line numbers stay right). */
 static int load_script(lua_State *L, const job *j) {
-  if (j->stdin_text != NULL) return luaL_loadbuffer(L, j->stdin_text, j->stdin_len, "=stdin");
-  return luaL_loadfile(L, j->argv[j->script]);
+  if (j->stdin_text == NULL) return luaL_loadfile(L, j->argv[j->script]);
+  const char *p = j->stdin_text;
+  size_t n = j->stdin_len;
+#if LUA_VERSION_NUM >= 502 /* 5.1 keeps it (LuaJIT's lexer skips it itself) */
+  if (n >= 3 && memcmp(p, "\xEF\xBB\xBF", 3) == 0) {
+    p += 3;
+    n -= 3;
+  }
+#endif
+  if (n > 0 && p[0] == '#') {
+    const char *nl = memchr(p, '\n', n);
+    size_t skip = nl != NULL ? (size_t)(nl - p) : n;
+    p += skip;
+    n -= skip;
+  }
+  return luaL_loadbuffer(L, p, n, "=stdin");
 }
 
-/* One life of the script: a fresh Lua state, the script, the loop.
- * Returns the exit status, or RESTART after node.restart(). */
-static int run_once(job *j) {
-  lua_State *L = luaL_newstate();
-  if (L == NULL) {
-    fprintf(stderr, "%s: cannot create Lua state\n", progname);
-    return 1;
+/* The error on top of L ends this life with status 1 -- unless a signal
+ * interrupted the code (then 128 + signal, nothing printed). */
+static void fail(lua_State *L, job *j) {
+  if (j->ctx != NULL && j->ctx->stop_signal) {
+    lua_pop(L, 1);
+    j->status = 128 + j->ctx->stop_signal;
+    return;
   }
+  report(L);
+  j->status = 1;
+}
+
+/* One life, in protected mode (as lua.c's pmain), so that running out of
+ * memory anywhere -- even opening the libraries -- is an error reported
+ * with exit status 1, not a panic. */
+static int pmain(lua_State *L) {
+  job *j = lua_touserdata(L, 1);
   luaL_openlibs(L);
   nm_dialect_open(L); /* unpack, loadstring, package.loaders on 5.3/5.4 */
   nm_ctx *ctx = nm_ctx_get(L);
+  j->ctx = ctx;
+  nm_signals_attach(ctx); /* before the modules open: tmr's watchdog asks */
   device_apply(ctx); /* before the modules open: they find the device */
   for (const nm_module *m = nm_modules; m->name != NULL; m++) open_module(L, m->name, m->open);
   nm_root_install(L);
   ctx->can_restart = 1;
   ctx->boot_reason = j->boot_reason;
-  uv_signal_t sigint, sigterm;
-  watch_signal(ctx, &sigint, SIGINT);
-  watch_signal(ctx, &sigterm, SIGTERM);
   create_arg_table(L, j->argv, j->argc, j->script == j->argc ? 0 : j->script);
 
   /* -e chunks, in order, then the script with its arguments as `...`. */
@@ -162,40 +169,81 @@ static int run_once(job *j) {
     if (strcmp(j->argv[i], "-e") != 0) continue;
     const char *chunk = j->argv[++i];
     if (luaL_loadbuffer(L, chunk, strlen(chunk), "=(command line)") != 0 || docall(L, 0) != 0) {
-      report(L);
-      return finish(L, ctx, 1);
+      fail(L, j);
+      return 0;
     }
   }
   if (j->script < j->argc) {
     if (load_script(L, j) != 0) {
-      report(L);
-      return finish(L, ctx, 1);
+      fail(L, j);
+      return 0;
     }
     int nargs = j->argc - j->script - 1;
     luaL_checkstack(L, nargs, "too many arguments");
     for (int i = j->script + 1; i < j->argc; i++) lua_pushstring(L, j->argv[i]);
-    if (docall(L, nargs) != 0 && !ctx->restart) {
-      report(L);
-      return finish(L, ctx, 1);
+    /* An error is reported even after node.restart() (issue 18): the main
+     * chunk's error always ends the runtime. */
+    if (docall(L, nargs) != 0) {
+      fail(L, j);
+      return 0;
     }
   }
 
   /* The loop, through the same call a stock interpreter uses. */
-  if (!ctx->restart) {
+  if (!ctx->restart && !ctx->stop_signal) {
     lua_pushcfunction(L, nm_net_run);
     if (lua_pcall(L, 0, 0, 0) != 0) {
-      report(L);
-      return finish(L, ctx, 1);
+      fail(L, j);
+      return 0;
     }
   }
-  int status = ctx->restart ? RESTART : ctx->stop_signal ? 128 + ctx->stop_signal : 0;
+  j->status = ctx->stop_signal ? 128 + ctx->stop_signal : ctx->restart ? RESTART : 0;
   if (ctx->restart) {
     j->boot_reason = ctx->restart_reason;
     j->sleep_us = ctx->restart_delay_us;
   }
-  return finish(L, ctx, status);
+  return 0;
 }
 
+/* Last resort: a Lua error outside any protected call (none is known). */
+static int on_panic(lua_State *L) {
+  const char *msg = lua_tostring(L, -1);
+  fprintf(stderr, "%s: unprotected error: %s\n", progname, msg != NULL ? msg : "?");
+  fflush(stdout);
+  exit(1);
+}
+
+/* One life of the script: a fresh Lua state, the script, the loop.
+ * Returns the exit status, or RESTART after node.restart(). */
+static int run_once(job *j) {
+  lua_State *L = luaL_newstate();
+  if (L == NULL) {
+    fprintf(stderr, "%s: cannot create Lua state: not enough memory\n", progname);
+    return 1;
+  }
+  lua_atpanic(L, on_panic);
+  j->ctx = NULL;
+  j->status = 1;
+#if LUA_VERSION_NUM < 502 /* lua_pushcfunction would allocate unprotected */
+  int rc = lua_cpcall(L, pmain, j);
+#else
+  lua_pushcfunction(L, pmain);
+  lua_pushlightuserdata(L, j);
+  int rc = lua_pcall(L, 1, 0, 0);
+#endif
+  if (rc != 0) fail(L, j); /* out of memory in pmain itself */
+  nm_signals_detach();
+  if (j->ctx != NULL) {
+    nm_interrupt_done(j->ctx); /* no hook may fire in the finalizers */
+    nm_shutdown(j->ctx);
+  }
+  lua_close(L);
+  fflush(stdout);
+  return j->status;
+}
+
+/* All of f, or NULL if it cannot be read (a directory, a closed
+ * descriptor, out of memory): never an empty script instead. */
 static char *read_all(FILE *f, size_t *len) {
   size_t cap = 4096, n = 0;
   char *buf = malloc(cap);
@@ -208,12 +256,16 @@ static char *read_all(FILE *f, size_t *len) {
       buf = bigger;
     }
   }
+  if (buf != NULL && ferror(f)) {
+    free(buf);
+    buf = NULL;
+  }
   *len = n;
   return buf;
 }
 
 int main(int argc, char **argv) {
-  job j = {argc, argv, argc, NULL, 0, NM_BOOT_POWER_ON, 0};
+  job j = {argc, argv, argc, NULL, 0, NM_BOOT_POWER_ON, 0, NULL, 0};
   int have_chunk = 0, dv;
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
@@ -262,13 +314,16 @@ int main(int argc, char **argv) {
   }
 
   if (device_setup() != 0) return 1;
+  nm_stdout_open();
   setvbuf(stdout, NULL, _IOLBF, 0); /* like the device's serial console */
   raise_fd_limit();
   tune_malloc();
+  nm_signals_install();
+  nm_run_allow_from(pmain);
   int status;
   while ((status = run_once(&j)) == RESTART) {
-    /* Deep sleep: nothing runs until the wake-up.  The signal watchers
-     * are gone with the last life's loop, so SIGINT ends the process. */
+    /* Deep sleep: nothing runs until the wake-up; a signal now ends the
+     * process at once (no life is attached to the handlers). */
     struct timespec ts = {(time_t)(j.sleep_us / 1000000), (long)(j.sleep_us % 1000000) * 1000};
     while (nanosleep(&ts, &ts) != 0) {
     }

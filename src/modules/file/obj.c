@@ -65,12 +65,10 @@ static int file_open(lua_State *L) {
   const char *name = file_checkname(L, 1, 0);
   const char *mode = luaL_optstring(L, 2, "r");
   file_state *st = file_state_get(L);
-  luaL_unref(L, LUA_REGISTRYINDEX, st->default_ref); /* collectable if dropped */
+  nm_unref(L, st->default_ref); /* collectable if dropped */
   st->default_ref = LUA_NOREF;
-  if (push_open(L, st, name, mode_flags(mode)) != NULL) {
-    lua_pushvalue(L, -1);
-    st->default_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-  }
+  if (push_open(L, st, name, mode_flags(mode)) != NULL)
+    st->default_ref = nm_ref(L, -1); /* after the open: must not raise */
   return 1;
 }
 

@@ -11,7 +11,7 @@
 #include "wifi.h"
 
 void wifi_set_ref(lua_State *L, int *ref, int idx) {
-  if (*ref != LUA_NOREF) luaL_unref(L, LUA_REGISTRYINDEX, *ref);
+  nm_unref(L, *ref); /* also at shutdown (wifi_unref_all): must not raise */
   *ref = LUA_NOREF;
   if (idx == 0) return;
   lua_pushvalue(L, idx);
@@ -168,7 +168,7 @@ void wifi_deliver(nm_wifi *w, const wifi_event *e) {
     if ((ref = w->scan_ref) == LUA_NOREF) return; /* a later getap replaced this one */
     w->scan_ref = LUA_NOREF; /* answered once; the callback may ask again */
     nm_emit(ctx, ref, 0, 0, push_scan, &a);
-    if (!ctx->closed) luaL_unref(ctx->L, LUA_REGISTRYINDEX, ref);
+    if (!ctx->closed) nm_unref(ctx->L, ref); /* from libuv: must not raise */
     return;
   case EV_START:
   case EV_STOP:
