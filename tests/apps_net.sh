@@ -1,0 +1,134 @@
+#!/bin/sh
+# tests/apps_net.sh - networked NodeMCU programs (tests/apps/<name>/, each
+# a flash directory with its init.lua), run unmodified against real
+# servers on loopback: chronyd (tests/lib/chrony.sh), mosquitto
+# (tests/lib/mosquitto.sh, plus a broker of our own that the test
+# restarts), a Python HTTP server (tests/apps/http_api.py) and the
+# WebSocket server of tests/websocket/server.pl.  Each program gets a copy
+# of its directory with a config.json for this run; the assertions are on
+# what the servers and clients see and on the files the program leaves on
+# its flash.
+cd "$(dirname "$0")/.." || exit 2
+if [ -z "${APPS_NET_INNER:-}" ]; then
+  APPS_NET_INNER=1 exec sh tests/lib/chrony.sh sh tests/lib/mosquitto.sh sh tests/apps_net.sh
+fi
+. tests/lib/tap.sh
+NM=${NETMCU:-build/netmcu}
+mosquitto=$(command -v mosquitto || echo /usr/sbin/mosquitto)
+tmp=$(mktemp -d)
+pids=""
+cleanup() {
+  for p in $pids; do kill "$p" 2>/dev/null && wait "$p" 2>/dev/null; done
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+
+# wait_count FILE PATTERN N SECONDS: until N lines of FILE match, bounded
+wait_count() {
+  i=0
+  while [ $i -lt $(($4 * 20)) ]; do
+    [ "$(grep -c "$2" "$1" 2>/dev/null)" -ge "$3" ] && return 0
+    sleep 0.05; i=$((i + 1))
+  done
+  return 1
+}
+# stop PID: SIGTERM, then its exit status in $status (bounded)
+stop() {
+  kill -TERM "$1" 2>/dev/null
+  wait_exit "$1" 10 || { kill -9 "$1" 2>/dev/null; status=999; }
+  pids=$(echo "$pids" | sed "s/\b$1\b//")
+}
+# json FILE-OR-STRING EXPR: a perl expression over the decoded JSON in $j
+json() {
+  printf '%s' "$1" | perl -MJSON::PP -e 'local $/; my $j = decode_json(<STDIN>); my $r = eval $ARGV[0]; die $@ if $@; print defined $r ? $r : "undef"' "$2"
+}
+# run_app NAME DIR: starts the program of flash DIR; its pid in $app
+run_app() {
+  "$NM" --wifi lo --fs "$2" "$2/init.lua" >"$tmp/$1.out" 2>"$tmp/$1.err" </dev/null &
+  app=$!
+  pids="$pids $app"
+}
+show() { sed 's/^/# /' "$@"; }
+
+# ---- our own broker (passwords from mosquitto.sh), to restart it ----
+bport=$(perl -MIO::Socket::INET -e 'print IO::Socket::INET->new(Listen => 1, LocalAddr => "127.0.0.1:0")->sockport')
+cat >"$tmp/broker.conf" <<CONF
+user $(id -un)
+persistence false
+log_dest stderr
+log_type all
+listener $bport 127.0.0.1
+allow_anonymous false
+password_file $MQTT_DIR/passwd
+CONF
+start_broker() {
+  : >"$tmp/broker.log"
+  "$mosquitto" -c "$tmp/broker.conf" >"$tmp/broker.log" 2>&1 &
+  bpid=$!
+  pids="$pids $bpid"
+  wait_for "$tmp/broker.log" running 10
+}
+sub() { # sub FILE TOPIC [PORT [ARGS]]: mosquitto_sub -v in the background; pid in $spid
+  mosquitto_sub -h 127.0.0.1 -p "${3:-$bport}" ${4:-} -v -q 1 -t "$2" >"$1" 2>&1 &
+  spid=$!
+  pids="$pids $spid"
+}
+
+# ==== (a) an MQTT sensor node: wifi, sntp, mqtt with lwt, gpio, a file ====
+if [ -n "${NETMCU_NTP_SKIP:-}" ]; then ntp="127.0.0.1:$MQTT_DEAD_PORT"; else ntp="127.0.0.1:$NETMCU_NTP_PORT"; fi
+fs="$tmp/sensor"
+cp -r tests/apps/mqtt_sensor "$fs"
+cat >"$fs/config.json" <<JSON
+{"wifi": {"ssid": "TestNet", "pwd": "testpass1"}, "ntp": "$ntp",
+ "mqtt": {"host": "127.0.0.1", "port": $bport, "client_id": "node1",
+          "user": "nm", "password": "secret", "topic": "test/node1",
+          "keepalive": 10, "retry_ms": 200},
+ "relay_pin": 4, "interval_ms": 300, "boot_delay_ms": 100}
+JSON
+echo 1 >"$fs/relay.state"
+start_broker
+check "our broker started" grep -q running "$tmp/broker.log"
+sub "$tmp/sub1" 'test/node1/#' "" "-u nm -P secret"
+run_app sensor "$fs"
+sensor=$app
+wait_for "$tmp/sub1" '^test/node1/data ' 15
+check "sensor: online, with its last will, after wifi and sntp" grep -qx 'test/node1/status online' "$tmp/sub1"
+check "sensor: the relay state saved on flash (ON) restored and published" grep -qx 'test/node1/relay ON' "$tmp/sub1"
+data=$(sed -n 's/^test\/node1\/data //p' "$tmp/sub1" | head -1)
+check "sensor: a JSON reading from the node" [ "$(json "$data" '$j->{id} . " " . $j->{seq} . " " . $j->{relay}')" = "node1 1 1" ]
+if [ -n "${NETMCU_NTP_SKIP:-}" ]; then
+  skip "sensor: the reading's timestamp from sntp" "$NETMCU_NTP_SKIP"
+else
+  now=$(date +%s)
+  check "sensor: its timestamp set by sntp from chronyd, and epoch2cal's calendar of it" \
+    [ "$(json "$data" "abs(\$j->{ts} - $now) < 60 && \$j->{time} eq do { my @t = gmtime(\$j->{ts}); sprintf('%04d-%02d-%02dT%02d:%02d:%02dZ', \$t[5]+1900, \$t[4]+1, @t[3,2,1,0]) } ? 1 : 0")" = 1 ]
+fi
+wait_count "$tmp/sub1" '^test/node1/data ' 3 10
+check "sensor: readings keep coming on the timer" [ "$(grep -c '^test/node1/data ' "$tmp/sub1")" -ge 3 ]
+mosquitto_pub -h 127.0.0.1 -p "$bport" -u nm -P secret -q 1 -t test/node1/cmd -m OFF
+wait_for "$tmp/sub1" '^test/node1/relay OFF' 10
+check "sensor: command OFF switched the relay and it says so" grep -qx 'test/node1/relay OFF' "$tmp/sub1"
+check "... and saved the state on flash" [ "$(cat "$fs/relay.state")" = 0 ]
+
+# The broker goes away and comes back on the same port.
+stop "$bpid"
+wait_for "$tmp/sensor.out" 'mqtt: offline' 10
+check "sensor: saw the broker go (offline)" grep -q 'mqtt: offline' "$tmp/sensor.out"
+stop "$spid"
+start_broker
+sub "$tmp/sub2" 'test/node1/#' "" "-u nm -P secret"
+wait_for "$tmp/sub2" '^test/node1/status online' 15
+check "sensor: reconnected to the restarted broker" grep -qx 'test/node1/status online' "$tmp/sub2"
+wait_for "$tmp/sub2" '^test/node1/relay OFF' 10
+mosquitto_pub -h 127.0.0.1 -p "$bport" -u nm -P secret -q 1 -t test/node1/cmd -m TOGGLE
+wait_for "$tmp/sub2" '^test/node1/relay ON' 10
+check "sensor: subscribed again: TOGGLE after the restart switched the relay on" grep -qx 'test/node1/relay ON' "$tmp/sub2"
+check "... saved on flash" [ "$(cat "$fs/relay.state")" = 1 ]
+stop "$sensor"
+wait_for "$tmp/sub2" '^test/node1/status offline' 10
+check "sensor: killed, its last will (offline) published by the broker" grep -qx 'test/node1/status offline' "$tmp/sub2"
+check "sensor: stopped by SIGTERM" [ "$status" -eq 143 ]
+[ -s "$tmp/sensor.err" ] && show "$tmp/sensor.err"
+
+plan
