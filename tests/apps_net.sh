@@ -131,4 +131,85 @@ check "sensor: killed, its last will (offline) published by the broker" grep -qx
 check "sensor: stopped by SIGTERM" [ "$status" -eq 143 ]
 [ -s "$tmp/sensor.err" ] && show "$tmp/sensor.err"
 
+# ==== (e) the same node over TLS (mqtts), the CA from a file on flash ====
+fs="$tmp/sensor_tls"
+cp -r tests/apps/mqtt_sensor "$fs"
+cp "$MQTT_CA" "$fs/ca.pem"
+cat >"$fs/config.json" <<JSON
+{"wifi": {"ssid": "TestNet", "pwd": "testpass1"}, "ntp": "$ntp",
+ "mqtt": {"host": "127.0.0.1", "port": $MQTT_TLS_PORT, "tls": true, "ca_file": "ca.pem",
+          "client_id": "node2", "topic": "test/node2", "keepalive": 10, "retry_ms": 200},
+ "relay_pin": 2, "interval_ms": 300, "boot_delay_ms": 100}
+JSON
+sub "$tmp/sub3" 'test/node2/#' "$MQTT_PORT"
+run_app sensor_tls "$fs"
+sensor=$app
+wait_for "$tmp/sub3" '^test/node2/data ' 15
+check "mqtts: online and publishing through the TLS listener, the broker verified against ca.pem" \
+  sh -c "grep -qx 'test/node2/status online' '$tmp/sub3' && grep -qx 'test/node2/relay OFF' '$tmp/sub3'"
+mosquitto_pub -h 127.0.0.1 -p "$MQTT_PORT" -q 1 -t test/node2/cmd -m ON
+wait_for "$tmp/sub3" '^test/node2/relay ON' 10
+check "mqtts: a command through TLS switched the relay" [ "$(cat "$fs/relay.state" 2>/dev/null)" = 1 ]
+stop "$sensor"
+# A CA that did not sign the broker's certificate: refused, retried, logged.
+openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj "/CN=other CA" \
+  -keyout "$tmp/other.key" -out "$fs/ca.pem" >/dev/null 2>&1
+run_app sensor_badca "$fs"
+sensor=$app
+wait_count "$tmp/sensor_badca.out" 'mqtt: connect failed' 2 15
+check "mqtts: with the wrong CA the connection fails and the node keeps retrying" \
+  [ "$(grep -c 'mqtt: connect failed' "$tmp/sensor_badca.out")" -ge 2 ]
+stop "$sensor"
+show "$tmp/sensor_badca.out" | head -3
+[ -s "$tmp/sensor_tls.err" ] && show "$tmp/sensor_tls.err"
+
+# ==== (b) an HTTP JSON client: settings, update over the air, signed reports ====
+fs="$tmp/logger"
+mkdir "$tmp/api"
+cp -r tests/apps/http_client "$fs"
+python3 tests/apps/http_api.py "$tmp/api" "$tmp/api.log" >"$tmp/api.port" 2>"$tmp/api.err" &
+api=$!
+pids="$pids $api"
+wait_for "$tmp/api.port" '^[0-9]' 10
+cat >"$fs/settings.lua" <<LUA
+SSID = "TestNet"
+PASSWORD = "testpass1"
+API = "http://127.0.0.1:$(head -1 "$tmp/api.port")"
+DEVICE = "logger-7"
+API_USER = "logger-7"
+API_PASS = "pw-7"
+SIGN_KEY = "k-7"
+LUA
+printf '{"interval": 100, "samples": 3, "reports": 2, "update": "fix-2.lua"}' >"$tmp/api/config.json"
+cat >"$tmp/api/fix-2.lua" <<'LUA'
+-- fix-2.lua: an update the API hands out; it records its version
+file.putcontents("version.txt", "2")
+print("fix 2 applied")
+LUA
+run_app logger "$fs"
+logger=$app
+if wait_exit "$logger" 20; then
+  check "logger: ran its course and ended by itself (status 0)" [ "$status" -eq 0 ]
+else
+  nok "logger: still running after 20 s" "$(cat "$tmp/logger.out" "$tmp/logger.err")"
+  stop "$logger"
+fi
+check "logger: node.compile'd its files at boot and ran app.lc" [ -f "$fs/app.lc" ]
+check "logger: settings fetched with basic auth" grep -q '^config /config?device=logger-7$' "$tmp/api.log"
+check "logger: the update downloaded, compiled to .lc, source removed, run" \
+  sh -c "[ \"\$(cat '$fs/version.txt')\" = 2 ] && [ -f '$fs/fix-2.lc' ] && [ ! -e '$fs/fix-2.lua' ]"
+check "logger: two reports whose HMAC-SHA256, SHA-1 and struct/base64 samples the server verified" \
+  [ "$(grep -c '^report [12] ok logger-7 3 samples' "$tmp/api.log")" -eq 2 ]
+check "logger: nothing refused" [ "$(grep -c -v '^report [12] ok\|^config \|^file ' "$tmp/api.log")" -eq 0 ]
+check "logger: the last answer kept on flash" [ "$(json "$(cat "$fs/last_report.json")" '$j->{id}')" = 2 ]
+# A wrong signing key: the server refuses, the program says so.
+sed -i 's/^SIGN_KEY = .*/SIGN_KEY = "wrong"/' "$fs/settings.lua"
+printf '{"interval": 100, "samples": 1, "reports": 1, "update": null}' >"$tmp/api/config.json"
+run_app logger2 "$fs"
+wait_for "$tmp/logger2.out" 'report refused' 20
+check "logger: with a wrong key, HTTP 403 from the server reaches the program" grep -q '^report refused: 403' "$tmp/logger2.out"
+stop "$app"
+[ -s "$tmp/logger.err" ] && show "$tmp/logger.err"
+[ -s "$tmp/api.err" ] && show "$tmp/api.err"
+
 plan
