@@ -212,4 +212,52 @@ stop "$app"
 [ -s "$tmp/logger.err" ] && show "$tmp/logger.err"
 [ -s "$tmp/api.err" ] && show "$tmp/api.err"
 
+# ==== (c) a web server: pages from flash and a JSON API, driven by curl ====
+fs="$tmp/thermo"
+cp -r tests/apps/web_thermostat "$fs"
+cat >"$fs/config.lua" <<'LUA'
+return {ssid = "TestNet", pwd = "testpass1", port = 0, heater_pin = 5, default_setpoint = 20}
+LUA
+head -c 20000 /dev/urandom | base64 >"$fs/history.txt"
+run_app thermo "$fs"
+thermo=$app
+wait_for "$tmp/thermo.out" '^thermostat at ' 10
+base=$(sed -n 's|^thermostat at \(http://127.0.0.1:[0-9]*\)/$|\1|p' "$tmp/thermo.out")
+check "web: listening on the station's address" [ -n "$base" ]
+curl -s --max-time 10 "$base/" >"$tmp/index.got"
+check "web: GET / is index.html from flash" cmp -s "$tmp/index.got" "$fs/index.html"
+ctype=$(curl -s --max-time 10 -o "$tmp/style.got" -w '%{content_type}' "$base/style.css")
+check "web: style.css as text/css" sh -c "[ '$ctype' = text/css ] && cmp -s '$tmp/style.got' '$fs/style.css'"
+curl -s --max-time 10 -o "$tmp/history.got" "$base/history.txt"
+check "web: a 27 kB file in 512-byte sends arrives whole" cmp -s "$tmp/history.got" "$fs/history.txt"
+st=$(curl -s --max-time 10 "$base/api/status")
+check "web: GET /api/status: JSON with the default set point and the station's IP" \
+  [ "$(json "$st" '$j->{setpoint} . " " . $j->{ip}')" = "20 127.0.0.1" ]
+st=$(curl -s --max-time 10 -H 'Content-Type: application/json' -d '{"setpoint": 23.5}' "$base/api/setpoint")
+check "web: POST /api/setpoint 23.5: accepted, heater on" [ "$(json "$st" '$j->{setpoint} . " " . ($j->{heater} ? "on" : "off")')" = "23.5 on" ]
+check "web: ... and kept in settings.json on flash" [ "$(json "$(cat "$fs/settings.json")" '$j->{setpoint}')" = 23.5 ]
+code=$(curl -s --max-time 10 -o "$tmp/bad.got" -w '%{http_code}' -d '{"setpoint": "hot"}' "$base/api/setpoint")
+check "web: a bad set point: 400 with a JSON error" sh -c "[ $code = 400 ] && grep -q 'from 5 to 30' '$tmp/bad.got'"
+# Headers and body in two writes: the program waits for Content-Length.
+body='{"setpoint": 19}'
+perl -MIO::Socket::INET -e '
+  my ($port, $body) = @ARGV;
+  my $s = IO::Socket::INET->new("127.0.0.1:$port") or die $!; $s->autoflush(1);
+  print $s "POST /api/setpoint HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: " . length($body) . "\r\n\r\n";
+  print $s $body; local $/; my $a = <$s>; $a =~ s/^.*?\r\n\r\n//s; print $a;' "${base##*:}" "$body" >"$tmp/split.got"
+check "web: headers and body written separately: the body is awaited" [ "$(json "$(cat "$tmp/split.got")" '$j->{setpoint}')" = 19 ]
+st=$(curl -s --max-time 10 "$base/set?sp=21")
+check "web: the form-style GET /set?sp=21" [ "$(json "$st" '$j->{setpoint}')" = 21 ]
+for p in nothing.html config.lua settings.json ../config.lua; do
+  code=$(curl -s --max-time 10 --path-as-is -o /dev/null -w '%{http_code}' "$base/$p")
+  check "web: /$p: 404" [ "$code" = 404 ]
+done
+stop "$thermo"
+run_app thermo2 "$fs"
+wait_for "$tmp/thermo2.out" '^thermostat at ' 10
+base=$(sed -n 's|^thermostat at \(http://127.0.0.1:[0-9]*\)/$|\1|p' "$tmp/thermo2.out")
+check "web: restarted, the set point (21) read back from flash" [ "$(json "$(curl -s --max-time 10 "$base/api/status")" '$j->{setpoint}')" = 21 ]
+stop "$app"
+[ -s "$tmp/thermo.err" ] && show "$tmp/thermo.err"
+
 plan
