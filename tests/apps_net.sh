@@ -260,4 +260,40 @@ check "web: restarted, the set point (21) read back from flash" [ "$(json "$(cur
 stop "$app"
 [ -s "$tmp/thermo.err" ] && show "$tmp/thermo.err"
 
+# ==== (d) a serial-to-WebSocket bridge against tests/websocket/server.pl ====
+perl tests/websocket/server.pl >"$tmp/ws.port" 2>"$tmp/ws.log" &
+wsd=$!
+pids="$pids $wsd"
+wait_for "$tmp/ws.port" '^[0-9]' 10
+wsport=$(head -1 "$tmp/ws.port")
+fs="$tmp/bridge"
+cp -r tests/apps/ws_bridge "$fs"
+printf '{"ssid": "TestNet", "pwd": "testpass1", "url": "ws://127.0.0.1:%s/echo", "retry_ms": 200, "heartbeat_ms": 300}' \
+  "$wsport" >"$fs/config.json"
+mkfifo "$tmp/serial"
+"$NM" --wifi lo --fs "$fs" "$fs/init.lua" <"$tmp/serial" >"$tmp/bridge.out" 2>"$tmp/bridge.err" &
+bridge=$!
+pids="$pids $bridge"
+exec 4>"$tmp/serial"
+wait_for "$tmp/bridge.out" '^ws: connected' 10
+check "ws: connected once the station was up" grep -q '^ws: connected' "$tmp/bridge.out"
+printf 'typed on the serial line\r\n' >&4
+wait_for "$tmp/bridge.out" '^typed on the serial line$' 10
+check "ws: a serial line went to the server and its echo came back to the serial line" \
+  grep -qx 'typed on the serial line' "$tmp/bridge.out"
+wait_for "$fs/received.log" '"heartbeat"' 10
+check "ws: the hello (chip id, station IP) and heartbeats, as JSON, logged on flash" \
+  [ "$(json "$(grep '"hello"' "$fs/received.log" | head -1)" '$j->{ip} . " " . ($j->{chip} =~ /^\d+$/ ? "id" : "none")')" = "127.0.0.1 id" ]
+exec 4>&-
+stop "$bridge"
+# A server that closes every connection at once: the bridge keeps coming back.
+printf '{"ssid": "TestNet", "pwd": "testpass1", "url": "ws://127.0.0.1:%s/close", "retry_ms": 100, "heartbeat_ms": 300}' \
+  "$wsport" >"$fs/config.json"
+run_app bridge2 "$fs"
+wait_count "$tmp/bridge2.out" '^ws: connected' 3 10
+check "ws: closed by the server, reconnected (3 connections)" [ "$(grep -c '^ws: connected' "$tmp/bridge2.out")" -ge 3 ]
+check "ws: the status of a close frame from the server, -6 as on the firmware" grep -q '^ws: closed, status -6$' "$tmp/bridge2.out"
+stop "$app"
+[ -s "$tmp/bridge.err" ] && show "$tmp/bridge.err"
+
 plan

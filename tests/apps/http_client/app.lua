@@ -25,8 +25,8 @@ local function report(done)
   for i = 1, settings.samples do samples[i] = sample(sent * settings.samples + i) end
   local body = sjson.encode({device = DEVICE, uptime = tmr.time(), samples = samples})
   local headers = "Content-Type: application/json\r\n" ..
-    "X-Signature: " .. crypto.toHex(crypto.hmac("sha256", body, SIGN_KEY)) .. "\r\n" ..
-    "X-Digest: " .. crypto.toHex(crypto.hash("sha1", body)) .. "\r\n" .. auth
+    "X-Signature: " .. encoder.toHex(crypto.hmac("sha256", body, SIGN_KEY)) .. "\r\n" ..
+    "X-Digest: " .. encoder.toHex(crypto.hash("sha1", body)) .. "\r\n" .. auth
   http.post(API .. "/report", headers, body, function(code, data)
     if code ~= 200 then
       print("report refused: " .. code .. " " .. tostring(data))
