@@ -296,4 +296,49 @@ check "ws: the status of a close frame from the server, -6 as on the firmware" g
 stop "$app"
 [ -s "$tmp/bridge.err" ] && show "$tmp/bridge.err"
 
+# ==== (f) an old-school node: legacy forms, mqtt, a UDP discovery responder ====
+fs="$tmp/classic"
+cp -r tests/apps/classic_node "$fs"
+uport=$(perl -MIO::Socket::INET -e 'print IO::Socket::INET->new(LocalAddr => "127.0.0.1:0", Proto => "udp")->sockport')
+cat >"$fs/config.lua" <<LUA
+SSID = "TestNet"
+PASSWORD = "testpass1"
+BROKER = "127.0.0.1"
+BRPORT = $MQTT_PORT
+BRUSER = ""
+BRPWD = ""
+CLIENTID = "ESP8266-" .. node.chipid()
+REPORT_MS = 300
+DISCOVERY_PORT = $uport
+LUA
+id="ESP8266-$("$NM" -e 'print(node.chipid())')"
+sub "$tmp/sub4" "/$id/#" "$MQTT_PORT"
+sub "$tmp/sub5" "/lwt" "$MQTT_PORT"
+run_app classic "$fs"
+classic=$app
+wait_for "$tmp/sub4" "^/$id/status up" 15
+check "classic: static timers, wifi.sta.config(ssid, pwd), then main.lua connected and subscribed" \
+  grep -q "^/$id/status up [0-9]" "$tmp/sub4"
+wait_for "$tmp/sub4" "^/$id/uptime [0-9]" 10
+check "classic: a number published as the payload" grep -q "^/$id/uptime [0-9][0-9]*$" "$tmp/sub4"
+mosquitto_pub -h 127.0.0.1 -p "$MQTT_PORT" -t "/$id/ping" -m "are you there"
+mosquitto_pub -h 127.0.0.1 -p "$MQTT_PORT" -q 1 -t /all/report -m now
+wait_for "$tmp/sub4" "^/$id/heap " 10
+check "classic: both subscriptions of the table answered (ping -> pong, report -> heap)" \
+  sh -c "grep -qx '/$id/pong are you there' '$tmp/sub4' && grep -q '^/$id/heap [0-9][0-9]*$' '$tmp/sub4'"
+answer=$(perl -MIO::Socket::INET -e '
+  my $s = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$ARGV[0]", Proto => "udp") or die $!;
+  $s->send("DISCOVER netmcu-test"); my $r = "";
+  my $rin = ""; vec($rin, fileno($s), 1) = 1;
+  select($rin, undef, undef, 5) and $s->recv($r, 512); print $r;' "$uport")
+check "classic: the UDP responder (net.createServer(net.UDP)) answers DISCOVER" [ "$answer" = "$id 127.0.0.1 127.0.0.1" ]
+check "classic: each legacy form warned about once, on standard error" \
+  sh -c "[ \$(grep -c 'tmr.alarm(id, ...) is a legacy form' '$tmp/classic.err') -ge 1 ] && grep -q 'wifi.sta.config(ssid, pwd' '$tmp/classic.err'"
+stop "$classic"
+wait_for "$tmp/sub5" "^/lwt $id offline" 10
+check "classic: killed, its last will published" grep -qx "/lwt $id offline" "$tmp/sub5"
+"$NM" --strict --wifi lo --fs "$fs" "$fs/init.lua" >"$tmp/strict.out" 2>&1 </dev/null
+check "classic: with --strict it stops where current firmware would (exit 1, the firmware's error)" \
+  sh -c "[ $? -eq 1 ] && grep -q 'config table not found' '$tmp/strict.out'"
+
 plan
