@@ -192,4 +192,11 @@ $NM --strict "$tmp/strict.lua" >"$tmp/out" 2>"$tmp/err"; rc=$?
 check "--strict: tmr.alarm(0, ...) is an uncaught error (exit 1)" [ $rc -eq 1 ]
 grep -qE "^netmcu: .*strict.lua:1: attempt to call (a nil value \(field 'alarm'\)|field 'alarm' \(a nil value\))" "$tmp/err"
 check "--strict: the message is Lua's 'attempt to call' a nil field 'alarm'" [ $? -eq 0 ]
+out=$($NM -e 'print(net.createServer(net.UDP))' 2>"$tmp/err")
+check "net.createServer(net.UDP) alone: a UDP socket, as on old firmware" [ "${out#net.udpsocket}" != "$out" ]
+grep -q "net.createServer(net.UDP) is a legacy form .*; use net.createUDPSocket()" "$tmp/err"
+check "... with the legacy warning" [ $? -eq 0 ]
+out=$($NM --strict -e 'print(net.createServer(net.UDP))' 2>"$tmp/err")
+check "--strict: net.createServer(net.UDP) is a TCP server (2 s timeout), as current firmware reads it" \
+  [ "${out#net.tcpserver}" != "$out" -a ! -s "$tmp/err" ]
 plan

@@ -29,12 +29,18 @@ static int net_createConnection(lua_State *L) {
   return nm_tcpsocket_create(L, secure); /* secure: as tls.createConnection() */
 }
 
-/* net.createServer([timeout]) or legacy net.createServer(type[, timeout]) */
+/* net.createServer([timeout]) or legacy net.createServer(type[, timeout]).
+ * A single net.UDP is the old firmware's UDP server, common in old
+ * programs; current firmware reads it as a 2 s timeout (so does --strict). */
 static int net_createServer(lua_State *L) {
   int n = lua_gettop(L), tidx = 1;
   long long first;
-  if (n >= 2 || (n == 1 && nm_tointeger(L, 1, &first) && first == NET_TCP)) {
-    if (check_type(L, 1) == NET_UDP) return nm_udpsocket_create(L);
+  int one = n == 1 && nm_tointeger(L, 1, &first);
+  if (n >= 2 || (one && (first == NET_TCP || (first == NET_UDP && !nm_opts.strict)))) {
+    if (check_type(L, 1) == NET_UDP) {
+      if (n == 1) nm_legacy_warn(L, "net.createServer(net.UDP)", "net.createUDPSocket()");
+      return nm_udpsocket_create(L);
+    }
     tidx = 2;
   }
   int timeout = 30;
