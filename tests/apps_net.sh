@@ -334,7 +334,7 @@ answer=$(perl -MIO::Socket::INET -e '
   $s->send("DISCOVER netmcu-test"); my $r = "";
   my $rin = ""; vec($rin, fileno($s), 1) = 1;
   select($rin, undef, undef, 5) and $s->recv($r, 512); print $r;' "$uport")
-check "classic: the UDP responder (net.createServer(net.UDP)) answers DISCOVER" [ "$answer" = "$id 127.0.0.1 127.0.0.1" ]
+check "classic: the UDP responder answers DISCOVER" [ "$answer" = "$id 127.0.0.1 127.0.0.1" ]
 check "classic: each legacy form warned about once, on standard error" \
   sh -c "[ \$(grep -c 'tmr.alarm(id, ...) is a legacy form' '$tmp/classic.err') -ge 1 ] && grep -q 'wifi.sta.config(ssid, pwd' '$tmp/classic.err'"
 stop "$classic"

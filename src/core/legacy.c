@@ -19,7 +19,7 @@ static void push_call_site(lua_State *L) {
     lua_pushliteral(L, "?");
 }
 
-void nm_legacy_warn(lua_State *L, const char *form, const char *instead) {
+void nm_warn_once(lua_State *L, const char *form, const char *msg) {
   lua_pushlightuserdata(L, (void *)&warned_key);
   lua_rawget(L, LUA_REGISTRYINDEX);
   if (!lua_istable(L, -1)) {
@@ -35,13 +35,19 @@ void nm_legacy_warn(lua_State *L, const char *form, const char *instead) {
   int seen = lua_toboolean(L, -1);
   lua_pop(L, 1);
   if (!seen) {
-    fprintf(stderr, "netmcu: %s: %s is a legacy form that current firmware removed; use %s "
-                    "(--strict makes it an error)\n",
-            lua_tostring(L, -1), form, instead);
+    fprintf(stderr, "netmcu: %s: %s\n", lua_tostring(L, -1), msg);
     fflush(stderr);
     lua_pushfstring(L, "%s\n%s", lua_tostring(L, -1), form);
     lua_pushboolean(L, 1);
     lua_rawset(L, -4);
   }
   lua_pop(L, 2);
+}
+
+void nm_legacy_warn(lua_State *L, const char *form, const char *instead) {
+  char msg[256];
+  snprintf(msg, sizeof msg,
+           "%s is a legacy form that current firmware removed; use %s (--strict makes it an error)",
+           form, instead);
+  nm_warn_once(L, form, msg);
 }

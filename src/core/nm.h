@@ -335,6 +335,8 @@ extern nm_options nm_opts;
  * Lua code calling the running C function), naming the form and what
  * replaces it. */
 void nm_legacy_warn(lua_State *L, const char *form, const char *instead);
+/* Prints "netmcu: <call site>: msg" on stderr once per call site and form. */
+void nm_warn_once(lua_State *L, const char *form, const char *msg);
 
 /* An interface as net.ifinfo picks and reads it (net/iface.c), for wifi. */
 typedef struct nm_ifstate {

@@ -30,19 +30,20 @@ static int net_createConnection(lua_State *L) {
 }
 
 /* net.createServer([timeout]) or legacy net.createServer(type[, timeout]).
- * A single net.UDP is the old firmware's UDP server, common in old
- * programs; current firmware reads it as a 2 s timeout (so does --strict). */
+ * A single 2 is a timeout, as current firmware reads it; old programs
+ * meant net.UDP by it, and get a note saying so (docs/modules/net.md). */
 static int net_createServer(lua_State *L) {
   int n = lua_gettop(L), tidx = 1;
   long long first;
   int one = n == 1 && nm_tointeger(L, 1, &first);
-  if (n >= 2 || (one && (first == NET_TCP || (first == NET_UDP && !nm_opts.strict)))) {
-    if (check_type(L, 1) == NET_UDP) {
-      if (n == 1) nm_legacy_warn(L, "net.createServer(net.UDP)", "net.createUDPSocket()");
-      return nm_udpsocket_create(L);
-    }
+  if (n >= 2 || (one && first == NET_TCP)) {
+    if (check_type(L, 1) == NET_UDP) return nm_udpsocket_create(L);
     tidx = 2;
   }
+  if (one && first == NET_UDP && !nm_opts.strict)
+    nm_warn_once(L, "createServer(2)",
+                 "net.createServer(2) is a TCP server with a 2 s timeout, as on current firmware; "
+                 "old firmware read the 2 as net.UDP: for a UDP socket use net.createUDPSocket()");
   int timeout = 30;
   if (!lua_isnoneornil(L, tidx)) timeout = (int)nm_checkrange(L, tidx, 1, 28800);
   return nm_tcpserver_create(L, timeout);

@@ -32,7 +32,7 @@ tmr.alarm(2, REPORT_MS, 1, function()
 end)
 
 -- "Who is there?": answer with our name and address.
-udp = net.createServer(net.UDP)
+udp = net.createUDPSocket() -- old firmware's net.createServer(net.UDP): see docs/DIFFERENCES.md
 udp:on("receive", function(s, data, port, ip)
   if data:sub(1, 8) == "DISCOVER" then
     s:send(port, ip, CLIENTID .. " " .. wifi.sta.getip() .. " " .. BROKER)
