@@ -46,7 +46,8 @@ static int net_dns_getdnsserver(lua_State *L) {
 /* net.dns.setdnsserver(ip[, i]) */
 static int net_dns_setdnsserver(lua_State *L) {
   const char *text = luaL_checkstring(L, 1);
-  if (nm_tocstring(L, 1) == NULL || !nm_dns_server_ok(text)) return luaL_error(L, "invalid dns server ip");
+  if (nm_tocstring(L, 1) == NULL || !nm_dns_server_ok(text)) /* a NUL: not its prefix */
+    return luaL_error(L, "invalid dns server ip");
   int i = check_index(L, 2);
   if (nm_dns_setserver(nm_ctx_get(L), i, text) != 0) return luaL_error(L, "out of memory");
   return 0;

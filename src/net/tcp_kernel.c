@@ -34,7 +34,8 @@ int nm_tcp_was_reset(const nm_tcp *s) {
 void nm_tcp_keepalive(nm_tcp *s) {
   uv_os_fd_t fd;
   int intvl = NM_TCP_KEEPINTVL_S, cnt = NM_TCP_KEEPCNT;
-  if (uv_tcp_keepalive(&s->h, 1, NM_TCP_KEEPIDLE_S) != 0 || uv_fileno((uv_handle_t *)&s->h, &fd) != 0)
+  if (uv_tcp_keepalive(&s->h, 1, NM_TCP_KEEPIDLE_S) != 0 ||
+      uv_fileno((uv_handle_t *)&s->h, &fd) != 0)
     return;
   setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof intvl);
   setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof cnt);
