@@ -307,6 +307,13 @@ int nm_checkport(lua_State *L, int idx);
 long long nm_checkrange(lua_State *L, int idx, long long lo, long long hi);
 /* Parses an IPv4 dotted quad strictly; 0 on success. */
 int nm_parse_ip4(const char *s, struct in_addr *out);
+/* The string at idx if it is one and holds no NUL byte, else NULL: what an
+ * address, host name, URL or interface name must be ("lo\0x" is
+ * malformed, not "lo": SPEC 1). */
+const char *nm_tocstring(lua_State *L, int idx);
+/* The strict IPv4 literal at idx (a string, no NUL); 0 on success, -1 if it
+ * is not one (the caller raises its own message). */
+int nm_checkip4(lua_State *L, int idx, struct in_addr *out);
 /* Pushes "a.b.c.d" for addr. */
 void nm_push_ip4(lua_State *L, const struct in_addr *addr);
 /* Pushes port, ip of a sockaddr (nil, nil if it is NULL or not IPv4).

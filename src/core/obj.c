@@ -340,6 +340,18 @@ int nm_parse_ip4(const char *s, struct in_addr *out) {
   return inet_pton(AF_INET, s, out) == 1 ? 0 : -1;
 }
 
+const char *nm_tocstring(lua_State *L, int idx) {
+  size_t len;
+  if (lua_type(L, idx) != LUA_TSTRING) return NULL;
+  const char *s = lua_tolstring(L, idx, &len);
+  return strlen(s) == len ? s : NULL;
+}
+
+int nm_checkip4(lua_State *L, int idx, struct in_addr *out) {
+  const char *s = nm_tocstring(L, idx);
+  return s != NULL ? nm_parse_ip4(s, out) : -1;
+}
+
 void nm_push_ip4(lua_State *L, const struct in_addr *addr) {
   char buf[INET_ADDRSTRLEN];
   inet_ntop(AF_INET, addr, buf, sizeof buf);

@@ -46,7 +46,8 @@ static int net_dns_getdnsserver(lua_State *L) {
 /* net.dns.setdnsserver(ip[, i]) */
 static int net_dns_setdnsserver(lua_State *L) {
   const char *text = luaL_checkstring(L, 1);
-  if (!nm_dns_server_ok(text)) return luaL_error(L, "invalid dns server ip");
+  if (nm_tocstring(L, 1) == NULL || !nm_dns_server_ok(text)) /* a NUL: not its prefix */
+    return luaL_error(L, "invalid dns server ip");
   int i = check_index(L, 2);
   if (nm_dns_setserver(nm_ctx_get(L), i, text) != 0) return luaL_error(L, "out of memory");
   return 0;
@@ -98,6 +99,14 @@ static void lua_answer(void *arg, int status, const struct in_addr *addr) {
   nm_unanchor(ctx->L, &ref);
 }
 
+/* The name to look up for the string at idx: one with an embedded NUL
+ * names nothing (not its prefix), so it resolves to nil like any unknown
+ * name. */
+static const char *lookup_name(lua_State *L, int idx) {
+  const char *name = nm_tocstring(L, idx);
+  return name != NULL ? name : "";
+}
+
 /* Starts resolving name for Lua; the object at idx (the socket, or
  * resolve()'s holder) stays anchored until the answer. */
 static void lua_lookup(lua_State *L, const char *name, int idx, int sock) {
@@ -121,7 +130,8 @@ static void lua_lookup(lua_State *L, const char *name, int idx, int sock) {
  * object, so the answer takes the same protected path (nm_emit) as every
  * other callback. */
 static int net_dns_resolve(lua_State *L) {
-  const char *name = luaL_checkstring(L, 1);
+  luaL_checkstring(L, 1);
+  const char *name = lookup_name(L, 1);
   luaL_checktype(L, 2, LUA_TFUNCTION);
   nm_obj_new(L, 1, NM_DNS_HOLDER);
   lua_pushvalue(L, 2);
@@ -132,7 +142,8 @@ static int net_dns_resolve(lua_State *L) {
 
 /* sock:dns(name[, fn]) and udp:dns(name[, fn]) */
 int nm_sock_dns(lua_State *L) {
-  const char *name = luaL_checkstring(L, 2);
+  luaL_checkstring(L, 2);
+  const char *name = lookup_name(L, 2);
   if (nm_optcallback(L, 3)) {
     lua_pushvalue(L, 3);
     nm_cb_set(L, 1, NM_CB_DNS);

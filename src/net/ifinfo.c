@@ -282,8 +282,12 @@ static void push_ifinfo(lua_State *L, const iface *f, const defroute *gw, const 
 int net_ifinfo(lua_State *L) {
   long long n = -1;
   const char *name = NULL;
-  if (lua_type(L, 1) == LUA_TSTRING) name = lua_tostring(L, 1);
-  else if (!nm_tointeger(L, 1, &n) || n < 0)
+  if (lua_type(L, 1) == LUA_TSTRING) {
+    if ((name = nm_tocstring(L, 1)) == NULL) { /* "lo\0x" is no interface, not "lo" */
+      lua_pushnil(L);
+      return 1;
+    }
+  } else if (!nm_tointeger(L, 1, &n) || n < 0)
     return luaL_argerror(L, 1, "interface index (integer >= 0) or name expected");
   iflist l;
   int err = iflist_load(&l);

@@ -17,7 +17,8 @@ typedef struct nm_inactivity_entry {
 
 typedef struct nm_inactivity nm_inactivity;
 /* Called for an entry that saw no activity for the list's timeout; it must
- * take the entry out of the list (nm_inactivity_leave). */
+ * take the entry out of the list (nm_inactivity_leave), or touch it if its
+ * owner knows of activity the list did not see. */
 typedef void (*nm_inactivity_cb)(nm_inactivity_entry *e);
 
 struct nm_inactivity {

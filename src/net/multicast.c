@@ -115,11 +115,12 @@ void nm_mcast_detach(nm_mcast_sock *ms) { nm_list_remove(&ms->link); }
 static mc_entry check_mc_args(lua_State *L) {
   mc_entry e;
   memset(&e, 0, sizeof e);
-  const char *ifs = luaL_checkstring(L, 1);
-  const char *grp = luaL_checkstring(L, 2);
-  if (*ifs == '\0' || strcmp(ifs, "any") == 0) e.ifaddr.s_addr = htonl(INADDR_ANY);
-  else if (nm_parse_ip4(ifs, &e.ifaddr) != 0) luaL_error(L, "invalid if ip");
-  if (nm_parse_ip4(grp, &e.group) != 0 || !IN_MULTICAST(ntohl(e.group.s_addr)))
+  luaL_checkstring(L, 1);
+  luaL_checkstring(L, 2);
+  const char *ifs = nm_tocstring(L, 1); /* "\0" is not "" */
+  if (ifs != NULL && (*ifs == '\0' || strcmp(ifs, "any") == 0)) e.ifaddr.s_addr = htonl(INADDR_ANY);
+  else if (nm_checkip4(L, 1, &e.ifaddr) != 0) luaL_error(L, "invalid if ip");
+  if (nm_checkip4(L, 2, &e.group) != 0 || !IN_MULTICAST(ntohl(e.group.s_addr)))
     luaL_error(L, "invalid multicast ip");
   return e;
 }

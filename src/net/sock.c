@@ -18,7 +18,7 @@ int nm_check_listen_addr(lua_State *L, int i, struct sockaddr_in *sa) {
   if (nm_isnumber(L, i)) port = nm_checkport(L, i++); /* "8266" too, as lua_isnumber */
   else if (lua_isnil(L, i)) i++; /* listen(nil, ip) */
   if (lua_type(L, i) == LUA_TSTRING) {
-    if (nm_parse_ip4(lua_tostring(L, i), &ip) != 0) luaL_error(L, "invalid IP address");
+    if (nm_checkip4(L, i, &ip) != 0) luaL_error(L, "invalid IP address");
     i++;
   } else if (lua_isnil(L, i)) {
     i++; /* listen(port, nil, fn) */

@@ -192,6 +192,19 @@ nm_inactivity *nm_tcp_timeout_new(nm_ctx *ctx, uint32_t timeout_ms);
 nm_tcp *nm_tcp_accept(nm_ctx *ctx, uv_stream_t *server, nm_inactivity *idle);
 void nm_tcp_accept_done(nm_tcp *s);
 
+/* ---- the kernel's socket (tcp_kernel.c), for the layer ---- */
+
+/* Client connections' TCP keepalive: first probe after this much silence,
+ * then every interval, given up after count probes (docs/DIFFERENCES.md). */
+#define NM_TCP_KEEPIDLE_S 60
+#define NM_TCP_KEEPINTVL_S 10
+#define NM_TCP_KEEPCNT 5
+/* The EOF just read was a reset the kernel reported to a write first. */
+int nm_tcp_was_reset(const nm_tcp *s);
+void nm_tcp_keepalive(nm_tcp *s);
+/* Queued data is still going out, the last of it less than within_ms ago. */
+int nm_tcp_draining(const nm_tcp *s, uint32_t within_ms);
+
 /* ---- the Lua socket (tcp_socket.c) ---- */
 
 /* Registers the net.tcpsocket class. */

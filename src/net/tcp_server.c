@@ -22,14 +22,49 @@ struct nm_srv {
   nm_ctx *ctx;
   nm_srv_ud *ud;       /* NULL once closed */
   nm_inactivity *idle; /* the accepted sockets' inactivity timeout */
+  uv_tcp_t drop;       /* takes a connection that cannot be served (srv_drop) */
+  unsigned dropping : 1, drop_waits : 1, closed : 1;
 };
 
 static nm_srv_ud *check_srv(lua_State *L) { return luaL_checkudata(L, 1, NM_TCP_SERVER); }
 
 static void srv_closed_cb(uv_handle_t *h) {
   nm_srv *s = h->data;
+  s->closed = 1;
+  if (s->dropping) return; /* drop_closed_cb frees s */
   nm_obj_unregister(&s->obj);
   free(s);
+}
+
+/* libuv stops polling a listening socket whose pending connection was not
+ * accepted: a connection that cannot be served (out of memory, no Lua to
+ * run) must still be taken, into s->drop, and closed at once (the client
+ * sees the close), or no later client is ever served (issue 18).  One at a
+ * time: while drop closes, the next one waits in libuv. */
+static void srv_drop(nm_srv *s);
+
+static void drop_closed_cb(uv_handle_t *h) {
+  nm_srv *s = h->data;
+  s->dropping = 0;
+  if (s->closed) {
+    nm_obj_unregister(&s->obj);
+    free(s);
+  } else if (s->drop_waits && !uv_is_closing((uv_handle_t *)&s->h)) {
+    s->drop_waits = 0;
+    srv_drop(s);
+  }
+}
+
+static void srv_drop(nm_srv *s) {
+  if (s->dropping) {
+    s->drop_waits = 1;
+    return;
+  }
+  if (uv_tcp_init(&s->ctx->loop, &s->drop) != 0) return; /* opens no socket: cannot fail */
+  s->drop.data = s;
+  s->dropping = 1;
+  uv_accept((uv_stream_t *)&s->h, (uv_stream_t *)&s->drop); /* UV_EAGAIN if already taken */
+  uv_close((uv_handle_t *)&s->drop, drop_closed_cb);
 }
 
 /* Stop listening; accepted sockets keep their timeout. */
@@ -48,9 +83,12 @@ static void connection_cb(uv_stream_t *server, int status) {
   nm_ctx *ctx = s->ctx;
   /* Accept errors (EMFILE, ...) leave the connection in the backlog or, for
    * EMFILE, libuv refuses it; the server keeps listening. */
-  if (status < 0 || s->ud == NULL || !nm_lua_ok(ctx)) return;
-  nm_tcp *sock = nm_tcp_accept(ctx, server, s->idle);
-  if (sock == NULL) return;
+  if (status < 0 || s->ud == NULL) return;
+  nm_tcp *sock = nm_lua_ok(ctx) ? nm_tcp_accept(ctx, server, s->idle) : NULL;
+  if (sock == NULL) {
+    srv_drop(s);
+    return;
+  }
   nm_emit(ctx, s->ud->b.ref, NM_CB_ACCEPT, 0, nm_tcpsocket_push_accepted, sock);
   nm_tcp_accept_done(sock);
 }

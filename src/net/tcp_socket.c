@@ -129,8 +129,9 @@ static int tcpsocket_connect(lua_State *L) {
   if (port == 0) return luaL_error(L, "specify port");
   const char *host = "127.0.0.1";
   int fn = 0;
-  if (lua_type(L, 3) == LUA_TSTRING) host = lua_tostring(L, 3);
-  else if (!lua_isnoneornil(L, 3) && lua_type(L, 3) != LUA_TFUNCTION)
+  if (lua_type(L, 3) == LUA_TSTRING) {
+    if ((host = nm_tocstring(L, 3)) == NULL) return luaL_error(L, "invalid IP address");
+  } else if (!lua_isnoneornil(L, 3) && lua_type(L, 3) != LUA_TFUNCTION)
     return luaL_argerror(L, 3, "host name or IP address expected");
   if (lua_type(L, 3) == LUA_TFUNCTION) fn = 3;
   else if (lua_type(L, 4) == LUA_TFUNCTION) fn = 4; /* legacy connection callback */

@@ -234,8 +234,7 @@ static int udpsocket_send(lua_State *L) {
   int port = nm_checkport(L, 2);
   if (port == 0) return luaL_error(L, "need port");
   struct in_addr ip;
-  const char *ips = lua_type(L, 3) == LUA_TSTRING ? lua_tostring(L, 3) : "";
-  if (nm_parse_ip4(ips, &ip) != 0) return luaL_error(L, "invalid IP address");
+  if (nm_checkip4(L, 3, &ip) != 0) return luaL_error(L, "invalid IP address");
   struct sockaddr_in to;
   nm_sockaddr4(&to, ip, port);
   size_t len;

@@ -128,7 +128,12 @@ static int fail_now(void *ret) {
 
 char *getenv(const char *name) {
   resolve();
-  if (!armed && strcmp(name, "NETMCU_FAIL_ARM") == 0) armed = 1;
+  if (!armed && strcmp(name, "NETMCU_FAIL_ARM") == 0) {
+    /* count from here: the libraries' constructors, before ours, were
+     * counted already (found by tests/faults_accept.sh) */
+    __atomic_store_n(&counted, 0, __ATOMIC_RELAXED);
+    armed = 1;
+  }
   return real_getenv != NULL ? real_getenv(name) : NULL;
 }
 

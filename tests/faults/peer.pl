@@ -9,6 +9,9 @@
 #                        closes (or "open" after SECS)
 #   trickle PORT OUT MS K  send one byte every MS ms, K times, then wait
 #                        for EOF as idle does (at most 20 s)
+#   count PORT OUT       read until EOF; write the byte count to OUT
+#   slowread PORT OUT    as count, with a 64 KiB receive buffer, reading
+#                        64 KiB every 20 ms (about 3 MB/s)
 #   hold PORT N OUT      open N connections and keep them until stdin
 #                        closes; write how many were accepted then closed
 #                        by the peer (EOF/RST before any data) to OUT
@@ -16,7 +19,7 @@
 use strict;
 use warnings;
 use IO::Socket::INET;
-use Socket qw(SOL_SOCKET SO_LINGER);
+use Socket qw(SOL_SOCKET SO_LINGER SO_RCVBUF pack_sockaddr_in inet_aton);
 
 my ($mode, $port, @a) = @ARGV;
 $SIG{PIPE} = 'IGNORE';
@@ -70,6 +73,28 @@ if ($mode eq 'rst') {
     my $n = sysread($s, my $buf, 65536);
     last if !$n;
     $total += $n;
+  }
+  result($a[0], $total);
+} elsif ($mode eq 'count') {
+  my $s = connect_or_die();
+  my $total = 0;
+  while (1) {
+    my $n = sysread($s, my $buf, 1 << 20);
+    last if !$n;
+    $total += $n;
+  }
+  result($a[0], $total);
+} elsif ($mode eq 'slowread') {
+  my $s = IO::Socket::INET->new(Proto => 'tcp') or die "peer.pl slowread: socket: $!\n";
+  setsockopt($s, SOL_SOCKET, SO_RCVBUF, 65536) or die "SO_RCVBUF: $!\n";
+  $s->connect(pack_sockaddr_in($port, inet_aton('127.0.0.1')))
+    or die "peer.pl slowread: connect: $!\n";
+  my $total = 0;
+  while (1) {
+    my $n = sysread($s, my $buf, 65536);
+    last if !$n;
+    $total += $n;
+    select(undef, undef, undef, 0.02);
   }
   result($a[0], $total);
 } elsif ($mode eq 'noread') {

@@ -1281,6 +1281,11 @@ local ops_http = {
   method_op("hconn", "close", hconn_args),
 }
 for _, op in ipairs(ops_http) do ops[#ops + 1] = op end
+-- addresses with an embedded NUL (issue 18): tests/fuzz/nul.lua
+for _, op in ipairs(dofile(repo .. "/tests/fuzz/nul.lua")({R = R, pick = pick, call = call,
+    note_bad = note_bad, closed_port = function() return closed_port end})) do
+  ops[#ops + 1] = op
+end
 
 -- ---- the run ----
 T.test("fuzz: random API calls for " .. seconds .. " s", function(done)

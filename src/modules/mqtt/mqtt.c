@@ -136,7 +136,9 @@ static uint8_t *build_connect(lua_State *L, mqtt_ud *ud, size_t *n) {
  * firmware ignores it now). */
 static int client_connect(lua_State *L) {
   mqtt_ud *ud = check_client(L);
-  const char *host = luaL_checkstring(L, 2);
+  luaL_checkstring(L, 2);
+  const char *host = nm_tocstring(L, 2); /* "host\0x" is not "host" */
+  if (host == NULL) return luaL_error(L, "invalid IP address");
   int i = 3, port = 1883, secure = 0;
   if (lua_type(L, i) == LUA_TNUMBER) port = nm_checkport(L, i++);
   else if (lua_isnil(L, i) && lua_gettop(L) > i) i++;

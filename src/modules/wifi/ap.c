@@ -125,7 +125,7 @@ static int l_getbroadcast(lua_State *L) {
 static in_addr_t ip_field(lua_State *L, const char *key) {
   struct in_addr a = {0};
   lua_getfield(L, 1, key);
-  if (lua_isstring(L, -1) && nm_parse_ip4(lua_tostring(L, -1), &a) != 0) a.s_addr = 0;
+  if (lua_isstring(L, -1) && nm_checkip4(L, -1, &a) != 0) a.s_addr = 0;
   lua_pop(L, 1);
   return a.s_addr;
 }
