@@ -131,7 +131,7 @@ T.test("client connections probe an idle peer with TCP keepalive; accepted ones 
 end)
 
 -- ---- a large send drains for longer than the inactivity timeout ----
--- A single send the kernel takes for seconds is activity (SPEC 4), though
+-- A single send the kernel takes for seconds is activity, though
 -- no call or completion shows it meanwhile.
 T.test("one 8 MiB send to a slow reader outlives a 1 s inactivity timeout", function(done)
   local size = 8 * 1024 * 1024

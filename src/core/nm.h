@@ -309,7 +309,7 @@ long long nm_checkrange(lua_State *L, int idx, long long lo, long long hi);
 int nm_parse_ip4(const char *s, struct in_addr *out);
 /* The string at idx if it is one and holds no NUL byte, else NULL: what an
  * address, host name, URL or interface name must be ("lo\0x" is
- * malformed, not "lo": SPEC 1). */
+ * malformed, not "lo"). */
 const char *nm_tocstring(lua_State *L, int idx);
 /* The strict IPv4 literal at idx (a string, no NUL); 0 on success, -1 if it
  * is not one (the caller raises its own message). */

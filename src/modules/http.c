@@ -296,13 +296,13 @@ static int req8266(lua_State *L, const char *method, int hi, int bi, int fi) {
   return 0;
 }
 
-static int l_request(lua_State *L) {
+static int http_request(lua_State *L) {
   size_t n;
   luaL_checkstring(L, 1);
   const char *method = luaL_checklstring(L, 2, &n);
   return req8266(L, strlen(method) == n ? method : "", 3, 4, 5); /* "": fails with -1 */
 }
-static int l_delete(lua_State *L) { return req8266(L, "DELETE", 2, 3, 4); }
+static int http_delete(lua_State *L) { return req8266(L, "DELETE", 2, 3, 4); }
 
 /* ESP32: get(url[, options][, fn]), post/put(url, options, body[, fn]). */
 static int req32(lua_State *L, const char *method, int oi, int bi, int fi) {
@@ -362,7 +362,7 @@ static int is8266(lua_State *L, int fi) {
          ((t == LUA_TNIL || t == LUA_TNONE) && lua_type(L, fi) == LUA_TFUNCTION);
 }
 
-static int l_get(lua_State *L) {
+static int http_get(lua_State *L) {
   if (is8266(L, 3)) return req8266(L, "GET", 2, 0, 3);
   if (lua_type(L, 2) == LUA_TFUNCTION) { /* get(url, fn) */
     lua_settop(L, 2);
@@ -371,17 +371,17 @@ static int l_get(lua_State *L) {
   }
   return req32(L, "GET", 2, 0, 3);
 }
-static int l_post(lua_State *L) {
+static int http_post(lua_State *L) {
   return is8266(L, 4) ? req8266(L, "POST", 2, 3, 4) : req32(L, "POST", 2, 3, 4);
 }
-static int l_put(lua_State *L) {
+static int http_put(lua_State *L) {
   return is8266(L, 4) ? req8266(L, "PUT", 2, 3, 4) : req32(L, "PUT", 2, 3, 4);
 }
 
 int luaopen_http(lua_State *L) {
-  static const luaL_Reg funcs[] = {{"get", l_get},       {"post", l_post},
-                                   {"put", l_put},       {"delete", l_delete},
-                                   {"request", l_request}, {"createConnection", http_conn_create},
+  static const luaL_Reg funcs[] = {{"get", http_get},       {"post", http_post},
+                                   {"put", http_put},       {"delete", http_delete},
+                                   {"request", http_request}, {"createConnection", http_conn_create},
                                    {NULL, NULL}};
   static const struct {
     const char *name;

@@ -243,7 +243,7 @@ int http_conn_create(lua_State *L) {
 }
 
 /* conn:on(event[, fn]) -> conn */
-static int l_on(lua_State *L) {
+static int httpconn_on(lua_State *L) {
   check_conn(L);
   int slot = luaL_checkoption(L, 2, NULL, event_names) + 1;
   int t = lua_type(L, 3);
@@ -254,14 +254,14 @@ static int l_on(lua_State *L) {
   return 1;
 }
 
-static int l_seturl(lua_State *L) {
+static int httpconn_seturl(lua_State *L) {
   http_conn *c = check_conn(L);
   check_idle(L, c);
   set_url(L, c, 2);
   return 0;
 }
 
-static int l_setmethod(lua_State *L) {
+static int httpconn_setmethod(lua_State *L) {
   http_conn *c = check_conn(L);
   check_idle(L, c);
   c->method = check_method(L, 2);
@@ -269,7 +269,7 @@ static int l_setmethod(lua_State *L) {
 }
 
 /* conn:setheader(name[, value]): nil removes it. */
-static int l_setheader(lua_State *L) {
+static int httpconn_setheader(lua_State *L) {
   http_conn *c = check_conn(L);
   check_idle(L, c);
   size_t nlen, vlen = 0;
@@ -281,7 +281,7 @@ static int l_setheader(lua_State *L) {
 }
 
 /* conn:setbody([data]), also under its first name, setpostdata. */
-static int l_setbody(lua_State *L) {
+static int httpconn_setbody(lua_State *L) {
   http_conn *c = check_conn(L);
   check_idle(L, c);
   size_t n = 0;
@@ -331,7 +331,7 @@ static http_req *new_req(lua_State *L, http_conn *c) {
 
 /* conn:request(): asynchronous: returns at once; synchronous (the ESP32's
  * default): makes every callback, then returns status, connected. */
-static int l_request(lua_State *L) {
+static int httpconn_request(lua_State *L) {
   http_conn *c = check_conn(L);
   check_idle(L, c);
   if (c->url == NULL) return luaL_error(L, "invalid URL");
@@ -363,7 +363,7 @@ static int l_request(lua_State *L) {
 }
 
 /* conn:ack(): lets the events after a DELAYACK come. */
-static int l_ack(lua_State *L) {
+static int httpconn_ack(lua_State *L) {
   http_conn *c = check_conn(L);
   /* The ESP32 counts an asynchronous callback as pending while it runs. */
   if (c->in_cb && c->async) return luaL_error(L, "Cannot call ack() from within the callback itself");
@@ -379,7 +379,7 @@ static int l_ack(lua_State *L) {
 
 /* conn:close(): aborts the request in progress (its `complete` follows
  * with -1), or closes the connection kept open. */
-static int l_close(lua_State *L) {
+static int httpconn_close(lua_State *L) {
   http_conn *c = check_conn(L);
   if (c->req != NULL)
     http_req_abort(c->req, HTTP_ERROR);
@@ -388,7 +388,7 @@ static int l_close(lua_State *L) {
   return 0;
 }
 
-static int l_gc(lua_State *L) {
+static int httpconn_gc(lua_State *L) {
   http_conn *c = lua_touserdata(L, 1);
   if (c->hm != NULL) http_multi_free(c->hm);
   curl_slist_free_all(c->hdrs);
@@ -401,15 +401,15 @@ static int l_gc(lua_State *L) {
 }
 
 void http_conn_open(lua_State *L) {
-  static const luaL_Reg methods[] = {{"on", l_on},
-                                     {"request", l_request},
-                                     {"setmethod", l_setmethod},
-                                     {"seturl", l_seturl},
-                                     {"setheader", l_setheader},
-                                     {"setbody", l_setbody},
-                                     {"setpostdata", l_setbody},
-                                     {"ack", l_ack},
-                                     {"close", l_close},
+  static const luaL_Reg methods[] = {{"on", httpconn_on},
+                                     {"request", httpconn_request},
+                                     {"setmethod", httpconn_setmethod},
+                                     {"seturl", httpconn_seturl},
+                                     {"setheader", httpconn_setheader},
+                                     {"setbody", httpconn_setbody},
+                                     {"setpostdata", httpconn_setbody},
+                                     {"ack", httpconn_ack},
+                                     {"close", httpconn_close},
                                      {NULL, NULL}};
-  nm_class(L, HTTP_CONN, methods, l_gc);
+  nm_class(L, HTTP_CONN, methods, httpconn_gc);
 }

@@ -120,7 +120,7 @@ void node_post(lua_State *L, int prio) {
 }
 
 /* node.task.post([priority,] fn) */
-static int l_task_post(lua_State *L) {
+static int node_task_post(lua_State *L) {
   int n = 1;
   long long prio = PRIO_MEDIUM;
   if (lua_type(L, 1) == LUA_TNUMBER) {
@@ -135,7 +135,7 @@ static int l_task_post(lua_State *L) {
 }
 
 /* node.setonerror([fn]): fn(message_with_traceback) instead of exiting. */
-static int l_setonerror(lua_State *L) {
+static int node_setonerror(lua_State *L) {
   int t = lua_type(L, 1);
   luaL_argcheck(L, t == LUA_TFUNCTION || t == LUA_TNIL || t == LUA_TNONE, 1,
                 "function or nil expected");
@@ -146,7 +146,7 @@ static int l_setonerror(lua_State *L) {
 }
 
 /* node.heap(): the memory the host could still give, in bytes. */
-static int l_heap(lua_State *L) {
+static int node_heap(lua_State *L) {
   long long avail = -1;
   FILE *f = fopen("/proc/meminfo", "r");
   if (f != NULL) {
@@ -165,7 +165,7 @@ static int l_heap(lua_State *L) {
 
 /* node.uptime(): microseconds since start, and the overflow count the
  * firmware returns second (always 0 here: 2^53 us is 285 years). */
-static int l_uptime(lua_State *L) {
+static int node_uptime(lua_State *L) {
   nm_ctx *ctx = nm_ctx_get(L);
   lua_pushinteger(L, (lua_Integer)((uv_hrtime() - ctx->start_ns) / 1000));
   lua_pushinteger(L, 0);
@@ -174,7 +174,7 @@ static int l_uptime(lua_State *L) {
 
 /* node.chipid(): a number that is stable for this host (from the machine
  * id, else the host id), in the firmware's range. */
-static int l_chipid(lua_State *L) {
+static int node_chipid(lua_State *L) {
   char id[64] = "";
   FILE *f = fopen("/etc/machine-id", "r");
   if (f != NULL) {
@@ -193,13 +193,13 @@ static int l_chipid(lua_State *L) {
 
 /* node.restart(): the runtime starts the script over in a fresh state once
  * the current callback returns. */
-static int l_restart(lua_State *L) { return nm_restart(L, "node.restart", 0, NM_BOOT_SW_RESTART); }
+static int node_restart(lua_State *L) { return nm_restart(L, "node.restart", 0, NM_BOOT_SW_RESTART); }
 
 int luaopen_node(lua_State *L) {
-  static const luaL_Reg funcs[] = {{"setonerror", l_setonerror}, {"heap", l_heap},
-                                   {"uptime", l_uptime},         {"chipid", l_chipid},
-                                   {"restart", l_restart},       {NULL, NULL}};
-  static const luaL_Reg task_funcs[] = {{"post", l_task_post}, {NULL, NULL}};
+  static const luaL_Reg funcs[] = {{"setonerror", node_setonerror}, {"heap", node_heap},
+                                   {"uptime", node_uptime},         {"chipid", node_chipid},
+                                   {"restart", node_restart},       {NULL, NULL}};
+  static const luaL_Reg task_funcs[] = {{"post", node_task_post}, {NULL, NULL}};
   nm_ctx_get(L);
   nm_newlib(L, funcs);
   node_console_open(L);

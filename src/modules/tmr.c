@@ -48,7 +48,7 @@ static nm_tmr *check_tmr(lua_State *L) {
 
 static int tmr_running(nm_tmr *t) { return uv_is_active((uv_handle_t *)&t->h); }
 
-static void tmr_stop(lua_State *L, nm_tmr *t) {
+static void timer_disarm(lua_State *L, nm_tmr *t) {
   uv_timer_stop(&t->h);
   nm_unanchor(L, &t->ref);
 }
@@ -75,7 +75,7 @@ static void timer_cb(uv_timer_t *h) {
   if (unanchor) nm_unanchor(ctx->L, &ref);
 }
 
-static int tmr_start(lua_State *L, nm_tmr *t, int restart) {
+static int timer_arm(lua_State *L, nm_tmr *t, int restart) {
   if (t->mode == MODE_OFF || (tmr_running(t) && !restart)) return 0;
   uint64_t repeat = t->mode == MODE_AUTO ? t->interval : 0;
   uv_timer_start(&t->h, timer_cb, t->interval, repeat);
@@ -88,14 +88,14 @@ static uint32_t check_interval(lua_State *L, int idx) {
 }
 
 /* t:register(ms, mode, fn) */
-static int l_register(lua_State *L) {
+static int tmr_register(lua_State *L) {
   nm_tmr *t = check_tmr(L);
   uint32_t interval = check_interval(L, 2);
   long long mode;
   if (!nm_tointeger(L, 3, &mode) || mode < MODE_SINGLE || mode > MODE_AUTO)
     return luaL_argerror(L, 3, "Invalid mode");
   luaL_argcheck(L, lua_type(L, 4) == LUA_TFUNCTION, 4, "Must be function");
-  tmr_stop(L, t);
+  timer_disarm(L, t);
   lua_pushvalue(L, 4);
   nm_cb_set(L, 1, NM_CB_TIMER);
   t->interval = interval;
@@ -103,45 +103,45 @@ static int l_register(lua_State *L) {
   return 0;
 }
 
-static int l_alarm(lua_State *L) {
-  l_register(L);
-  lua_pushboolean(L, tmr_start(L, check_tmr(L), 0));
+static int tmr_alarm(lua_State *L) {
+  tmr_register(L);
+  lua_pushboolean(L, timer_arm(L, check_tmr(L), 0));
   return 1;
 }
 
-static int l_start(lua_State *L) {
+static int tmr_start(lua_State *L) {
   nm_tmr *t = check_tmr(L);
-  lua_pushboolean(L, tmr_start(L, t, lua_toboolean(L, 2)));
+  lua_pushboolean(L, timer_arm(L, t, lua_toboolean(L, 2)));
   return 1;
 }
 
-static int l_stop(lua_State *L) {
+static int tmr_stop(lua_State *L) {
   nm_tmr *t = check_tmr(L);
   int was = tmr_running(t);
-  tmr_stop(L, t);
+  timer_disarm(L, t);
   lua_pushboolean(L, was);
   return 1;
 }
 
-static int l_unregister(lua_State *L) {
+static int tmr_unregister(lua_State *L) {
   nm_tmr *t = check_tmr(L);
-  tmr_stop(L, t);
+  timer_disarm(L, t);
   lua_pushnil(L);
   nm_cb_set(L, 1, NM_CB_TIMER);
   t->mode = MODE_OFF;
   return 0;
 }
 
-static int l_interval(lua_State *L) {
+static int tmr_interval(lua_State *L) {
   nm_tmr *t = check_tmr(L);
   uint32_t interval = check_interval(L, 2);
   if (t->mode == MODE_OFF) return 0;
   t->interval = interval;
-  if (tmr_running(t)) tmr_start(L, t, 1);
+  if (tmr_running(t)) timer_arm(L, t, 1);
   return 0;
 }
 
-static int l_state(lua_State *L) {
+static int tmr_state(lua_State *L) {
   nm_tmr *t = check_tmr(L);
   if (t->mode == MODE_OFF) {
     lua_pushnil(L);
@@ -152,14 +152,14 @@ static int l_state(lua_State *L) {
   return 2;
 }
 
-static int l_gc(lua_State *L) {
+static int tmr_gc(lua_State *L) {
   nm_tmr_ud *ud = lua_touserdata(L, 1);
   if (ud->t != NULL) tmr_kill(&ud->t->obj);
   return 0;
 }
 
 /* tmr.create() */
-static int l_create(lua_State *L) {
+static int tmr_create(lua_State *L) {
   nm_ctx *ctx = nm_ctx_get(L);
   nm_tmr_ud *ud = nm_obj_new(L, sizeof *ud, TMR_TIMER);
   nm_tmr *t = calloc(1, sizeof *t);
@@ -179,19 +179,19 @@ static uint64_t elapsed_us(lua_State *L) {
   return (uv_hrtime() - nm_ctx_get(L)->start_ns) / 1000;
 }
 
-static int l_now(lua_State *L) {
+static int tmr_now(lua_State *L) {
   lua_pushinteger(L, (lua_Integer)(elapsed_us(L) & 0x7FFFFFFF));
   return 1;
 }
 
-static int l_time(lua_State *L) {
+static int tmr_time(lua_State *L) {
   lua_pushinteger(L, (lua_Integer)(elapsed_us(L) / 1000000));
   return 1;
 }
 
 /* tmr.delay(us): blocks the whole loop, as on the device; but a signal or
  * the watchdog ends it early, and the hook they set raises on return. */
-static int l_delay(lua_State *L) {
+static int tmr_delay(lua_State *L) {
   long long us = nm_checkrange(L, 1, 0, 0x7FFFFFFF);
   struct timespec ts = {(time_t)(us / 1000000), (long)(us % 1000000) * 1000};
   while (nanosleep(&ts, &ts) != 0 && errno == EINTR && !nm_interrupted(L)) {
@@ -199,7 +199,7 @@ static int l_delay(lua_State *L) {
   return 0;
 }
 
-static int l_ccount(lua_State *L) {
+static int tmr_ccount(lua_State *L) {
   lua_pushinteger(L, (lua_Integer)(uv_hrtime() & 0xFFFFFFFF));
   return 1;
 }
@@ -272,7 +272,7 @@ static void softwd_arm(softwd *w) {
 
 /* tmr.softwd(s): unless tmr.wdclr() is called within s seconds, the script
  * fails as with an uncaught error; s <= 0 disarms. */
-static int l_softwd(lua_State *L) {
+static int tmr_softwd(lua_State *L) {
   nm_ctx *ctx = nm_ctx_get(L);
   long long s = nm_checkrange(L, 1, -0x7FFFFFFF, 0x7FFFFFFF);
   softwd *w = softwd_get(L, ctx);
@@ -281,7 +281,7 @@ static int l_softwd(lua_State *L) {
   return 0;
 }
 
-static int l_wdclr(lua_State *L) {
+static int tmr_wdclr(lua_State *L) {
   softwd *w = nm_ctx_get(L)->state[NM_STATE_TMR];
   if (w != NULL && w->ms != 0) softwd_arm(w);
   return 0;
@@ -289,14 +289,14 @@ static int l_wdclr(lua_State *L) {
 
 int luaopen_tmr(lua_State *L) {
   static const luaL_Reg methods[] = {
-      {"alarm", l_alarm}, {"register", l_register}, {"start", l_start},
-      {"stop", l_stop},   {"unregister", l_unregister}, {"interval", l_interval},
-      {"state", l_state}, {"__gc", l_unregister}, {NULL, NULL}}; /* __gc: as the firmware */
+      {"alarm", tmr_alarm}, {"register", tmr_register}, {"start", tmr_start},
+      {"stop", tmr_stop},   {"unregister", tmr_unregister}, {"interval", tmr_interval},
+      {"state", tmr_state}, {"__gc", tmr_unregister}, {NULL, NULL}}; /* __gc: as the firmware */
   static const luaL_Reg funcs[] = {
-      {"create", l_create}, {"now", l_now},     {"time", l_time},     {"delay", l_delay},
-      {"wdclr", l_wdclr},   {"softwd", l_softwd}, {"ccount", l_ccount}, {NULL, NULL}};
+      {"create", tmr_create}, {"now", tmr_now},     {"time", tmr_time},     {"delay", tmr_delay},
+      {"wdclr", tmr_wdclr},   {"softwd", tmr_softwd}, {"ccount", tmr_ccount}, {NULL, NULL}};
   nm_ctx_get(L);
-  nm_class(L, TMR_TIMER, methods, l_gc);
+  nm_class(L, TMR_TIMER, methods, tmr_gc);
   nm_newlib(L, funcs);
   lua_pushinteger(L, MODE_SINGLE);
   lua_setfield(L, -2, "ALARM_SINGLE");

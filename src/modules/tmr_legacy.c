@@ -107,7 +107,7 @@ static int legacy_call(lua_State *L, const char *method) {
 }
 
 #define LEGACY(name) \
-  static int l_##name(lua_State *L) { return legacy_call(L, #name); }
+  static int tmr_static_##name(lua_State *L) { return legacy_call(L, #name); }
 LEGACY(alarm)
 LEGACY(register)
 LEGACY(start)
@@ -119,10 +119,10 @@ LEGACY(state)
 /* Adds the legacy functions to the tmr module table on top of the stack
  * (unless --strict). */
 void nm_tmr_legacy_open(lua_State *L) {
-  static const luaL_Reg funcs[] = {{"alarm", l_alarm},           {"register", l_register},
-                                   {"start", l_start},           {"stop", l_stop},
-                                   {"unregister", l_unregister}, {"interval", l_interval},
-                                   {"state", l_state},           {NULL, NULL}};
+  static const luaL_Reg funcs[] = {{"alarm", tmr_static_alarm},           {"register", tmr_static_register},
+                                   {"start", tmr_static_start},           {"stop", tmr_static_stop},
+                                   {"unregister", tmr_static_unregister}, {"interval", tmr_static_interval},
+                                   {"state", tmr_static_state},           {NULL, NULL}};
   if (nm_opts.strict) return;
   lua_pushvalue(L, -1);
   lua_createtable(L, NUM_TMR, 0);

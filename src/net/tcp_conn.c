@@ -550,7 +550,7 @@ int nm_tcp_connect(nm_tcp *s, const char *host, uint16_t port) {
 
 /* ---- accepted connections ---- */
 
-/* A socket still draining a send it made is active (SPEC 4): checked again
+/* A socket still draining a send it made is active (docs/modules/net.md): checked again
  * a timeout later. */
 static void tcp_timed_out(nm_inactivity_entry *e) {
   nm_tcp *s = nm_container_of(e, nm_tcp, tmo);

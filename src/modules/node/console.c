@@ -413,7 +413,7 @@ static int incomplete(lua_State *L, int status) {
 }
 
 /* print(...) of the values from base up, as lua.c's l_print */
-static void l_print(lua_State *L, int base) {
+static void print_values(lua_State *L, int base) {
   int n = lua_gettop(L) - base + 1;
   if (n <= 0) return;
   lua_getglobal(L, "print");
@@ -463,7 +463,7 @@ static void dojob(lua_State *L, console *c) {
       lua_pushliteral(L, "Lua error: ");
       lua_insert(L, -2);
     }
-    l_print(L, base + 2);
+    print_values(L, base + 2);
   }
   lua_settop(L, base);
   const char *pv = c->ml_ref != LUA_NOREF ? "_PROMPT2" : "_PROMPT";

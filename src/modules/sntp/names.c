@@ -32,7 +32,7 @@ int names_copy(name_list *to, const name_list *from) {
 /* "host" or "host:port" (a netmcu extension, for servers on other ports). */
 static void add_name(lua_State *L, name_list *l, const char *s, size_t len) {
   uint16_t port = NTP_PORT;
-  if (memchr(s, '\0', len) != NULL) { /* "host\0x" is not "host" (SPEC 1) */
+  if (memchr(s, '\0', len) != NULL) { /* "host\0x" is not "host" */
     names_free(l);
     luaL_argerror(L, 1, "invalid server name");
   }

@@ -21,7 +21,7 @@ static void ap_callbacks(lua_State *L, int cb[3]) {
 }
 
 /* wifi.ap.config(cfg) */
-static int l_config(lua_State *L) {
+static int wifi_ap_config(lua_State *L) {
   luaL_checktype(L, 1, LUA_TTABLE);
   wifi_apconf c;
   memset(&c, 0, sizeof c);
@@ -80,15 +80,15 @@ static int getconfig(lua_State *L, const wifi_apconf *c) {
   return 2;
 }
 
-static int l_getconfig(lua_State *L) { return getconfig(L, &wifi_get(L)->ap); }
+static int wifi_ap_getconfig(lua_State *L) { return getconfig(L, &wifi_get(L)->ap); }
 
-static int l_getdefaultconfig(lua_State *L) {
+static int wifi_ap_getdefaultconfig(lua_State *L) {
   wifi_get(L);
   return getconfig(L, &wifi_saved.ap);
 }
 
 /* wifi.ap.deauth([MAC]): true unless in STATION mode (nobody to remove). */
-static int l_deauth(lua_State *L) {
+static int wifi_ap_deauth(lua_State *L) {
   if (lua_isstring(L, 1)) {
     size_t len;
     lua_tolstring(L, 1, &len);
@@ -98,7 +98,7 @@ static int l_deauth(lua_State *L) {
   return 1;
 }
 
-static int l_getip(lua_State *L) {
+static int wifi_ap_getip(lua_State *L) {
   nm_wifi *w = wifi_get(L);
   if (!wifi_has_ap(w) || w->ap_ip.s_addr == 0) {
     lua_pushnil(L);
@@ -110,7 +110,7 @@ static int l_getip(lua_State *L) {
   return 3;
 }
 
-static int l_getbroadcast(lua_State *L) {
+static int wifi_ap_getbroadcast(lua_State *L) {
   nm_wifi *w = wifi_get(L);
   if (!wifi_has_ap(w) || w->ap_ip.s_addr == 0) {
     lua_pushnil(L);
@@ -132,7 +132,7 @@ static in_addr_t ip_field(lua_State *L, const char *key) {
 
 /* wifi.ap.setip(cfg): the AP's addresses (it carries no traffic, so this
  * changes nothing on the host). */
-static int l_setip(lua_State *L) {
+static int wifi_ap_setip(lua_State *L) {
   if (!lua_istable(L, 1)) return luaL_error(L, "wrong arg type");
   in_addr_t ip = ip_field(L, "ip"), mask = ip_field(L, "netmask"), gw = ip_field(L, "gateway");
   nm_wifi *w = wifi_get(L);
@@ -143,12 +143,12 @@ static int l_setip(lua_State *L) {
   return 1;
 }
 
-static int l_getmac(lua_State *L) {
+static int wifi_ap_getmac(lua_State *L) {
   wifi_push_mac(L, wifi_get(L)->ap_mac);
   return 1;
 }
 
-static int l_setmac(lua_State *L) {
+static int wifi_ap_setmac(lua_State *L) {
   size_t len;
   const char *s = luaL_checklstring(L, 1, &len);
   luaL_argcheck(L, len == 17, 1, INVALID_MAC_STR);
@@ -159,14 +159,14 @@ static int l_setmac(lua_State *L) {
   return 1;
 }
 
-static int l_getclient(lua_State *L) {
+static int wifi_ap_getclient(lua_State *L) {
   if (wifi_get(L)->mode == MODE_STATION) return luaL_error(L, "Can't list clients in STATION mode");
   lua_newtable(L);
   return 1;
 }
 
 /* wifi.ap.dhcp.config({start = ip}) -> pool start, pool end */
-static int l_dhcp_config(lua_State *L) {
+static int wifi_ap_dhcp_config(lua_State *L) {
   if (!lua_istable(L, 1)) return luaL_error(L, "wrong arg type");
   in_addr_t start = ip_field(L, "start");
   if (start == 0) return luaL_error(L, "wrong arg type");
@@ -179,7 +179,7 @@ static int l_dhcp_config(lua_State *L) {
   return 2;
 }
 
-static int l_dhcp_startstop(lua_State *L) {
+static int wifi_ap_dhcp_startstop(lua_State *L) {
   wifi_get(L);
   lua_pushboolean(L, 1);
   return 1;
@@ -187,14 +187,14 @@ static int l_dhcp_startstop(lua_State *L) {
 
 void wifi_open_ap(lua_State *L) {
   static const luaL_Reg funcs[] = {
-      {"config", l_config},       {"deauth", l_deauth},
-      {"getip", l_getip},         {"setip", l_setip},
-      {"getbroadcast", l_getbroadcast}, {"getmac", l_getmac},
-      {"setmac", l_setmac},       {"getclient", l_getclient},
-      {"getconfig", l_getconfig}, {"getdefaultconfig", l_getdefaultconfig},
-      {"on", wifi_l_ap_on},       {NULL, NULL}};
+      {"config", wifi_ap_config},       {"deauth", wifi_ap_deauth},
+      {"getip", wifi_ap_getip},         {"setip", wifi_ap_setip},
+      {"getbroadcast", wifi_ap_getbroadcast}, {"getmac", wifi_ap_getmac},
+      {"setmac", wifi_ap_setmac},       {"getclient", wifi_ap_getclient},
+      {"getconfig", wifi_ap_getconfig}, {"getdefaultconfig", wifi_ap_getdefaultconfig},
+      {"on", wifi_ap_on},       {NULL, NULL}};
   static const luaL_Reg dhcp[] = {
-      {"config", l_dhcp_config}, {"start", l_dhcp_startstop}, {"stop", l_dhcp_startstop}, {NULL, NULL}};
+      {"config", wifi_ap_dhcp_config}, {"start", wifi_ap_dhcp_startstop}, {"stop", wifi_ap_dhcp_startstop}, {NULL, NULL}};
   nm_newlib(L, funcs);
   nm_newlib(L, dhcp);
   lua_setfield(L, -2, "dhcp");

@@ -188,7 +188,7 @@ void wifi_deliver(nm_wifi *w, const wifi_event *e) {
 /* ---- registering ---- */
 
 /* wifi.eventmon.register(event[, fn]), wifi.eventmon.unregister(event) */
-int wifi_l_eventmon_register(lua_State *L) {
+int wifi_eventmon_register(lua_State *L) {
   long long id = nm_checkinteger(L, 1);
   if (id < 0 || id > EV_MAX) return luaL_error(L, "valid wifi events:0-%d", EV_MAX);
   nm_wifi *w = wifi_get(L);
@@ -198,7 +198,7 @@ int wifi_l_eventmon_register(lua_State *L) {
 }
 
 /* wifi.sta.on(event, fn|nil), wifi.ap.on(...): the ESP32 firmware's. */
-static int l_on(lua_State *L, int first, int last) {
+static int wifi_events_on(lua_State *L, int first, int last) {
   const char *name = luaL_checkstring(L, 1);
   if (!lua_isnoneornil(L, 2)) luaL_checktype(L, 2, LUA_TFUNCTION);
   int slot = first;
@@ -209,15 +209,15 @@ static int l_on(lua_State *L, int first, int last) {
   wifi_keepalive(w);
   return 0;
 }
-int wifi_l_sta_on(lua_State *L) { return l_on(L, ON_STA_START, ON_STA_GOT_IP); }
-int wifi_l_ap_on(lua_State *L) { return l_on(L, ON_AP_START, ON_AP_PROBE); }
+int wifi_sta_on(lua_State *L) { return wifi_events_on(L, ON_STA_START, ON_STA_GOT_IP); }
+int wifi_ap_on(lua_State *L) { return wifi_events_on(L, ON_AP_START, ON_AP_PROBE); }
 
 /* ---- the station status monitor of firmware before 2.0 (legacy) ---- */
 
 #define MON_INSTEAD "wifi.eventmon.register(...)"
 
 /* wifi.sta.eventMonReg(status[, fn]) */
-static int l_eventmonreg(lua_State *L) {
+static int wifi_eventmonreg(lua_State *L) {
   long long st = nm_checkinteger(L, 1);
   if (st < 0 || st > STA_GOTIP) return luaL_error(L, "valid wifi status:0-5");
   nm_legacy_warn(L, "wifi.sta.eventMonReg(...)", MON_INSTEAD);
@@ -229,7 +229,7 @@ static int l_eventmonreg(lua_State *L) {
 
 /* wifi.sta.eventMonStart([ms]): status changes are events here, not
  * polled, so ms is checked and not needed. */
-static int l_eventmonstart(lua_State *L) {
+static int wifi_eventmonstart(lua_State *L) {
   nm_wifi *w = wifi_get(L);
   if (w->mode == MODE_SOFTAP) return luaL_error(L, "Can't monitor in SOFTAP mode");
   int any = 0;
@@ -247,7 +247,7 @@ static int l_eventmonstart(lua_State *L) {
 }
 
 /* wifi.sta.eventMonStop([unregister_all]) */
-static int l_eventmonstop(lua_State *L) {
+static int wifi_eventmonstop(lua_State *L) {
   nm_legacy_warn(L, "wifi.sta.eventMonStop(...)", MON_INSTEAD);
   nm_wifi *w = wifi_get(L);
   w->mon_running = 0;
@@ -258,9 +258,9 @@ static int l_eventmonstop(lua_State *L) {
 }
 
 void wifi_open_legacy_eventmon(lua_State *L) {
-  static const luaL_Reg funcs[] = {{"eventMonReg", l_eventmonreg},
-                                   {"eventMonStart", l_eventmonstart},
-                                   {"eventMonStop", l_eventmonstop},
+  static const luaL_Reg funcs[] = {{"eventMonReg", wifi_eventmonreg},
+                                   {"eventMonStart", wifi_eventmonstart},
+                                   {"eventMonStop", wifi_eventmonstop},
                                    {NULL, NULL}};
   if (!nm_opts.strict) nm_setfuncs(L, funcs, 0);
 }

@@ -92,7 +92,7 @@ static void sta_apply(lua_State *L, nm_wifi *w, const wifi_staconf *c, int autoc
   (void)L;
 }
 
-static int l_config(lua_State *L) {
+static int wifi_sta_config(lua_State *L) {
   sta_cfg cfg;
   memset(&cfg, 0, sizeof cfg);
   cfg.autoc = cfg.save = 1;
@@ -108,7 +108,7 @@ static int l_config(lua_State *L) {
 }
 
 /* wifi.sta.connect([connected_cb]) */
-static int l_connect(lua_State *L) {
+static int wifi_sta_connect(lua_State *L) {
   nm_wifi *w = wifi_get(L);
   if (lua_isfunction(L, 1)) wifi_set_ref(L, &w->ev_ref[EV_STA_CONNECTED], 1);
   wifi_sta_attempt(w);
@@ -116,14 +116,14 @@ static int l_connect(lua_State *L) {
 }
 
 /* wifi.sta.disconnect([disconnected_cb]) */
-static int l_disconnect(lua_State *L) {
+static int wifi_sta_disconnect(lua_State *L) {
   nm_wifi *w = wifi_get(L);
   if (lua_isfunction(L, 1)) wifi_set_ref(L, &w->ev_ref[EV_STA_DISCONNECTED], 1);
   wifi_sta_leave(w);
   return 0;
 }
 
-static int l_autoconnect(lua_State *L) {
+static int wifi_sta_autoconnect(lua_State *L) {
   long long a = nm_checkinteger(L, 1);
   luaL_argcheck(L, a == 0 || a == 1, 1, "0 or 1");
   nm_wifi *w = wifi_get(L);
@@ -131,7 +131,7 @@ static int l_autoconnect(lua_State *L) {
   return 0;
 }
 
-static int l_clearconfig(lua_State *L) {
+static int wifi_sta_clearconfig(lua_State *L) {
   nm_wifi *w = wifi_get(L);
   wifi_staconf none;
   memset(&none, 0, sizeof none);
@@ -148,7 +148,7 @@ static long long check_apindex(lua_State *L) {
   return i;
 }
 
-static int l_changeap(lua_State *L) {
+static int wifi_sta_changeap(lua_State *L) {
   long long i = check_apindex(L);
   nm_wifi *w = wifi_get(L);
   if (i > w->naps) {
@@ -164,12 +164,12 @@ static int l_changeap(lua_State *L) {
   return 1;
 }
 
-static int l_getapindex(lua_State *L) {
+static int wifi_sta_getapindex(lua_State *L) {
   lua_pushinteger(L, wifi_get(L)->apindex + 1);
   return 1;
 }
 
-static int l_setaplimit(lua_State *L) {
+static int wifi_sta_setaplimit(lua_State *L) {
   long long q = check_apindex(L);
   wifi_get(L);
   wifi_saved.aplimit = (int)q; /* as on the device: from the next start */
@@ -177,7 +177,7 @@ static int l_setaplimit(lua_State *L) {
   return 1;
 }
 
-static int l_getapinfo(lua_State *L) {
+static int wifi_sta_getapinfo(lua_State *L) {
   nm_wifi *w = wifi_get(L);
   lua_createtable(L, w->naps, 1);
   lua_pushinteger(L, w->naps);
@@ -230,17 +230,17 @@ static int getconfig(lua_State *L, const wifi_staconf *c, const nm_wifi *w) {
   return 4;
 }
 
-static int l_getconfig(lua_State *L) {
+static int wifi_sta_getconfig(lua_State *L) {
   nm_wifi *w = wifi_get(L);
   return getconfig(L, &w->conf, w);
 }
 
-static int l_getdefaultconfig(lua_State *L) {
+static int wifi_sta_getdefaultconfig(lua_State *L) {
   wifi_get(L);
   return getconfig(L, &wifi_saved.sta, NULL);
 }
 
-static int l_getip(lua_State *L) {
+static int wifi_sta_getip(lua_State *L) {
   nm_wifi *w = wifi_get(L);
   wifi_refresh(w);
   if (w->status != STA_GOTIP) {
@@ -253,7 +253,7 @@ static int l_getip(lua_State *L) {
   return 3;
 }
 
-static int l_getbroadcast(lua_State *L) {
+static int wifi_sta_getbroadcast(lua_State *L) {
   nm_wifi *w = wifi_get(L);
   wifi_refresh(w);
   if (w->status != STA_GOTIP) {
@@ -265,12 +265,12 @@ static int l_getbroadcast(lua_State *L) {
   return 1;
 }
 
-static int l_getmac(lua_State *L) {
+static int wifi_sta_getmac(lua_State *L) {
   wifi_push_mac(L, wifi_get(L)->ifs.hw);
   return 1;
 }
 
-static int l_getrssi(lua_State *L) {
+static int wifi_sta_getrssi(lua_State *L) {
   nm_wifi *w = wifi_get(L);
   wifi_refresh(w);
   if (w->status == STA_GOTIP) lua_pushinteger(L, HOST_RSSI);
@@ -278,7 +278,7 @@ static int l_getrssi(lua_State *L) {
   return 1;
 }
 
-static int l_status(lua_State *L) {
+static int wifi_sta_status(lua_State *L) {
   nm_wifi *w = wifi_get(L);
   wifi_refresh(w);
   lua_pushinteger(L, w->status);
@@ -287,7 +287,7 @@ static int l_status(lua_State *L) {
 
 /* ---- settings ---- */
 
-static int l_gethostname(lua_State *L) {
+static int wifi_sta_gethostname(lua_State *L) {
   lua_pushstring(L, wifi_get(L)->hostname);
   return 1;
 }
@@ -304,7 +304,7 @@ static int hostname_ok(const char *s, size_t len) {
 
 /* The name the device would give its DHCP server; the host's own name is
  * not touched. */
-static int l_sethostname(lua_State *L) {
+static int wifi_sta_sethostname(lua_State *L) {
   size_t len;
   const char *name = luaL_checklstring(L, 1, &len);
   luaL_argcheck(L, hostname_ok(name, len), 1, "Invalid hostname");
@@ -316,13 +316,13 @@ static int l_sethostname(lua_State *L) {
 }
 
 /* The host's address is not the script's to change. */
-static int l_setip(lua_State *L) {
+static int wifi_sta_setip(lua_State *L) {
   if (!lua_istable(L, 1)) return luaL_error(L, "wrong arg type");
   lua_pushboolean(L, 0);
   return 1;
 }
 
-static int l_setmac(lua_State *L) {
+static int wifi_sta_setmac(lua_State *L) {
   size_t len;
   luaL_checklstring(L, 1, &len);
   luaL_argcheck(L, len == 17, 1, INVALID_MAC_STR);
@@ -369,7 +369,7 @@ static void getap_filter(lua_State *L, wifi_event *f) {
 
 /* wifi.sta.getap([[cfg], format,] callback(table)): the arguments shift
  * as in the firmware, to cfg, format, callback at 1, 2, 3. */
-static int l_getap(lua_State *L) {
+static int wifi_sta_getap(lua_State *L) {
   nm_wifi *w = wifi_get(L);
   if (w->mode == MODE_SOFTAP) return luaL_error(L, "Can't list ap in SOFTAP mode");
   wifi_event f;
@@ -406,18 +406,18 @@ static int l_getap(lua_State *L) {
 
 void wifi_open_sta(lua_State *L) {
   static const luaL_Reg funcs[] = {
-      {"autoconnect", l_autoconnect},   {"changeap", l_changeap},
-      {"clearconfig", l_clearconfig},   {"config", l_config},
-      {"connect", l_connect},           {"disconnect", l_disconnect},
-      {"getap", l_getap},               {"getapindex", l_getapindex},
-      {"getapinfo", l_getapinfo},       {"getbroadcast", l_getbroadcast},
-      {"getconfig", l_getconfig},       {"getdefaultconfig", l_getdefaultconfig},
-      {"gethostname", l_gethostname},   {"getip", l_getip},
-      {"getmac", l_getmac},             {"getrssi", l_getrssi},
-      {"setaplimit", l_setaplimit},     {"sethostname", l_sethostname},
-      {"setip", l_setip},               {"setmac", l_setmac},
-      {"sleeptype", wifi_l_sleeptype},  {"status", l_status},
-      {"on", wifi_l_sta_on},            {NULL, NULL}};
+      {"autoconnect", wifi_sta_autoconnect},   {"changeap", wifi_sta_changeap},
+      {"clearconfig", wifi_sta_clearconfig},   {"config", wifi_sta_config},
+      {"connect", wifi_sta_connect},           {"disconnect", wifi_sta_disconnect},
+      {"getap", wifi_sta_getap},               {"getapindex", wifi_sta_getapindex},
+      {"getapinfo", wifi_sta_getapinfo},       {"getbroadcast", wifi_sta_getbroadcast},
+      {"getconfig", wifi_sta_getconfig},       {"getdefaultconfig", wifi_sta_getdefaultconfig},
+      {"gethostname", wifi_sta_gethostname},   {"getip", wifi_sta_getip},
+      {"getmac", wifi_sta_getmac},             {"getrssi", wifi_sta_getrssi},
+      {"setaplimit", wifi_sta_setaplimit},     {"sethostname", wifi_sta_sethostname},
+      {"setip", wifi_sta_setip},               {"setmac", wifi_sta_setmac},
+      {"sleeptype", wifi_sleeptype},  {"status", wifi_sta_status},
+      {"on", wifi_sta_on},            {NULL, NULL}};
   nm_newlib(L, funcs);
   wifi_open_legacy_eventmon(L);
   lua_setfield(L, -2, "sta");

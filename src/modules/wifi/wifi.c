@@ -83,7 +83,7 @@ static int check_mode(lua_State *L) {
 }
 
 /* wifi.setmode(mode[, save]) */
-static int l_setmode(lua_State *L) {
+static int wifi_setmode(lua_State *L) {
   int mode = check_mode(L);
   int save = lua_isnoneornil(L, 2) || lua_toboolean(L, 2);
   nm_wifi *w = wifi_get(L);
@@ -94,24 +94,24 @@ static int l_setmode(lua_State *L) {
 }
 
 /* wifi.mode(mode[, save]) of the ESP32 firmware: the same, no result. */
-static int l_mode(lua_State *L) {
-  l_setmode(L);
+static int wifi_mode(lua_State *L) {
+  wifi_setmode(L);
   return 0;
 }
 
-static int l_getmode(lua_State *L) {
+static int wifi_getmode(lua_State *L) {
   lua_pushinteger(L, wifi_get(L)->mode);
   return 1;
 }
 
-static int l_getdefaultmode(lua_State *L) {
+static int wifi_getdefaultmode(lua_State *L) {
   wifi_get(L);
   lua_pushinteger(L, wifi_saved.mode);
   return 1;
 }
 
 /* The radio's channel: the station's network's, else the AP's. */
-static int l_getchannel(lua_State *L) {
+static int wifi_getchannel(lua_State *L) {
   nm_wifi *w = wifi_get(L);
   lua_pushinteger(L, w->connected || !wifi_has_ap(w) ? w->channel : w->ap.channel);
   return 1;
@@ -119,7 +119,7 @@ static int l_getchannel(lua_State *L) {
 
 /* wifi.start() / wifi.stop() of the ESP32 firmware: the radio on or off
  * without changing the mode. */
-static int l_start(lua_State *L) {
+static int wifi_start(lua_State *L) {
   nm_wifi *w = wifi_get(L);
   if (w->started) return 0;
   w->started = 1;
@@ -130,7 +130,7 @@ static int l_start(lua_State *L) {
   return 0;
 }
 
-static int l_stop(lua_State *L) {
+static int wifi_stop(lua_State *L) {
   nm_wifi *w = wifi_get(L);
   wifi_sta_leave(w);
   w->started = 0;
@@ -140,7 +140,7 @@ static int l_stop(lua_State *L) {
   return 0;
 }
 
-static int l_getcountry(lua_State *L) {
+static int wifi_getcountry(lua_State *L) {
   nm_wifi *w = wifi_get(L);
   lua_createtable(L, 0, 4);
   lua_pushstring(L, w->country);
@@ -162,7 +162,7 @@ static int country_num(lua_State *L, const char *key, int lo, int hi, int dflt, 
 }
 
 /* wifi.setcountry(country_info) */
-static int l_setcountry(lua_State *L) {
+static int wifi_setcountry(lua_State *L) {
   if (!lua_istable(L, 1)) return luaL_argerror(L, 1, "Table not found!");
   char cc[3] = "CN";
   lua_getfield(L, 1, "country");
@@ -189,7 +189,7 @@ static int l_setcountry(lua_State *L) {
   return 1;
 }
 
-static int l_setphymode(lua_State *L) {
+static int wifi_setphymode(lua_State *L) {
   long long mode = nm_checkinteger(L, 1);
   if (mode < 1 || mode > 3) return luaL_error(L, "wrong arg type");
   nm_wifi *w = wifi_get(L);
@@ -198,18 +198,18 @@ static int l_setphymode(lua_State *L) {
   return 1;
 }
 
-static int l_getphymode(lua_State *L) {
+static int wifi_getphymode(lua_State *L) {
   lua_pushinteger(L, wifi_get(L)->phymode);
   return 1;
 }
 
-static int l_setmaxtxpower(lua_State *L) {
+static int wifi_setmaxtxpower(lua_State *L) {
   long long p = nm_checkinteger(L, 1);
   luaL_argcheck(L, p > 0 && p < 83, 1, "tx power out of range (0->82)");
   return 0;
 }
 
-static int l_nullmodesleep(lua_State *L) {
+static int wifi_nullmodesleep(lua_State *L) {
   nm_wifi *w = wifi_get(L);
   if (!lua_isnone(L, 1)) w->nullmodesleep = lua_toboolean(L, 1);
   lua_pushboolean(L, w->nullmodesleep);
@@ -217,7 +217,7 @@ static int l_nullmodesleep(lua_State *L) {
 }
 
 /* wifi.sleeptype(type) and wifi.sta.sleeptype(type) */
-int wifi_l_sleeptype(lua_State *L) {
+int wifi_sleeptype(lua_State *L) {
   nm_wifi *w = wifi_get(L);
   if (lua_isnumber(L, 1)) {
     long long t = nm_checkinteger(L, 1);
@@ -229,7 +229,7 @@ int wifi_l_sleeptype(lua_State *L) {
 }
 
 /* As built by default (PMSLEEP_ENABLE off in user_config.h). */
-static int l_suspend(lua_State *L) { return luaL_error(L, "wifi.suspend is unavailable"); }
+static int wifi_suspend(lua_State *L) { return luaL_error(L, "wifi.suspend is unavailable"); }
 
 /* ---- the module ---- */
 
@@ -241,8 +241,8 @@ static void set_consts(lua_State *L, const char *const names[], const int values
 }
 
 static void open_eventmon(lua_State *L) {
-  static const luaL_Reg funcs[] = {{"register", wifi_l_eventmon_register},
-                                   {"unregister", wifi_l_eventmon_register},
+  static const luaL_Reg funcs[] = {{"register", wifi_eventmon_register},
+                                   {"unregister", wifi_eventmon_register},
                                    {NULL, NULL}};
   static const char *const ev[] = {"STA_CONNECTED", "STA_DISCONNECTED", "STA_AUTHMODE_CHANGE",
                                    "STA_GOT_IP", "STA_DHCP_TIMEOUT", "AP_STACONNECTED",
@@ -269,14 +269,14 @@ static void open_eventmon(lua_State *L) {
 
 int luaopen_wifi(lua_State *L) {
   static const luaL_Reg funcs[] = {
-      {"setmode", l_setmode},         {"getmode", l_getmode},
-      {"getdefaultmode", l_getdefaultmode}, {"getchannel", l_getchannel},
-      {"getcountry", l_getcountry},   {"setcountry", l_setcountry},
-      {"setphymode", l_setphymode},   {"getphymode", l_getphymode},
-      {"setmaxtxpower", l_setmaxtxpower}, {"suspend", l_suspend},
-      {"resume", l_suspend},          {"nullmodesleep", l_nullmodesleep},
-      {"sleeptype", wifi_l_sleeptype}, {"mode", l_mode},
-      {"start", l_start},             {"stop", l_stop},
+      {"setmode", wifi_setmode},         {"getmode", wifi_getmode},
+      {"getdefaultmode", wifi_getdefaultmode}, {"getchannel", wifi_getchannel},
+      {"getcountry", wifi_getcountry},   {"setcountry", wifi_setcountry},
+      {"setphymode", wifi_setphymode},   {"getphymode", wifi_getphymode},
+      {"setmaxtxpower", wifi_setmaxtxpower}, {"suspend", wifi_suspend},
+      {"resume", wifi_suspend},          {"nullmodesleep", wifi_nullmodesleep},
+      {"sleeptype", wifi_sleeptype}, {"mode", wifi_mode},
+      {"start", wifi_start},             {"stop", wifi_stop},
       {NULL, NULL}};
   static const char *const names[] = {
       "NULLMODE", "STATION", "SOFTAP", "STATIONAP", "PHYMODE_B", "PHYMODE_G", "PHYMODE_N",

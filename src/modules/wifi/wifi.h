@@ -157,9 +157,9 @@ void wifi_host_close(nm_wifi *w); /* closes the watch, then frees w */
 /* events.c */
 void wifi_deliver(nm_wifi *w, const wifi_event *e);
 void wifi_unref_all(nm_wifi *w);
-int wifi_l_eventmon_register(lua_State *L);
-int wifi_l_sta_on(lua_State *L);
-int wifi_l_ap_on(lua_State *L);
+int wifi_eventmon_register(lua_State *L);
+int wifi_sta_on(lua_State *L);
+int wifi_ap_on(lua_State *L);
 void wifi_open_legacy_eventmon(lua_State *L); /* adds eventMon* to wifi.sta on top */
 void wifi_set_ref(lua_State *L, int *ref, int idx); /* function at idx, or clear */
 /* sta.c, ap.c */
@@ -180,7 +180,7 @@ int wifi_field_str(lua_State *L, const char *key, char *out, size_t min, size_t 
                    const char *typemsg, const char *lenmsg);
 /* t[key] as a boolean into out: 0 if nil, 1 if set, else raises typemsg. */
 int wifi_field_bool(lua_State *L, const char *key, int *out, const char *typemsg);
-int wifi_l_sleeptype(lua_State *L);
+int wifi_sleeptype(lua_State *L);
 #define INVALID_MAC_STR "MAC:FF:FF:FF:FF:FF:FF"
 
 #endif
