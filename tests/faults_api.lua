@@ -6,41 +6,8 @@ local T = dofile("tests/lib/t.lua")
 net.dns.setdnsserver("127.0.0.1:1") -- no lookup may leave the host
 net.dns.setdnsserver("127.0.0.1:1", 1)
 
-local DIR = os.tmpname()
-os.remove(DIR)
-os.execute("mkdir -p " .. DIR)
-local pids = {}
-
--- A misbehaving peer (tests/faults/peer.pl); returns its result file.
-local npeer = 0
-local function peer(mode, port, ...)
-  npeer = npeer + 1
-  local out = ("%s/peer%d"):format(DIR, npeer)
-  local args = table.concat({...}, " "):gsub("OUT", out)
-  os.execute(("perl tests/faults/peer.pl %s %d %s </dev/null >/dev/null 2>%s.err & echo $! >%s.pid")
-    :format(mode, port, args, out, out))
-  local f = io.open(out .. ".pid")
-  if f then pids[#pids + 1] = f:read("*l"); f:close() end
-  return out
-end
-
-local function read_file(p)
-  local f = io.open(p)
-  if not f then return nil end
-  local s = f:read("*a")
-  f:close()
-  return s
-end
-
--- cb(v) once fn() gives a value, polling every 50 ms; cb(nil) after secs.
-local function poll(secs, fn, cb)
-  local t, left = tmr.create(), math.floor(secs * 20)
-  t:alarm(50, tmr.ALARM_AUTO, function()
-    local v = fn()
-    left = left - 1
-    if v ~= nil or left <= 0 then t:unregister(); cb(v) end
-  end)
-end
+local P = dofile("tests/lib/peers.lua")
+local peer, read_file, poll = P.start, P.read, P.poll
 
 -- ---- item 9: an embedded NUL is refused, never cut off ----
 local BAD = "127.0.0.1\0garbage"
@@ -219,8 +186,7 @@ T.test("a send of 4 GiB + 16 bytes arrives whole, then `sent` (item 5)", functio
 end, 280)
 
 T.test("cleanup", function(done)
-  for _, p in ipairs(pids) do os.execute("kill " .. p .. " 2>/dev/null") end
-  os.execute("rm -rf " .. DIR)
+  P.stop()
   T.ok(true, "peers stopped")
   done()
 end)

@@ -22,49 +22,8 @@ if not os.getenv("MALLOC_MMAP_THRESHOLD_") then
 end
 local SANITIZED = os.getenv("NETMCU_SANITIZED") == "1"
 
-local DIR = os.tmpname()
-os.remove(DIR)
-os.execute("mkdir -p " .. DIR)
-local pids = {}
-
--- Starts peer.pl in the background; returns the file its result goes to.
-local npeer = 0
-local function peer(mode, port, ...)
-  npeer = npeer + 1
-  local out = ("%s/peer%d"):format(DIR, npeer)
-  local args = table.concat({...}, " "):gsub("OUT", out)
-  os.execute(("perl tests/faults/peer.pl %s %d %s </dev/null >/dev/null 2>%s.err & echo $! >%s.pid")
-    :format(mode, port, args, out, out))
-  local f = io.open(out .. ".pid")
-  if f then
-    pids[#pids + 1] = f:read("*l")
-    f:close()
-  end
-  return out
-end
-
-local function read_file(p)
-  local f = io.open(p)
-  if not f then return nil end
-  local s = f:read("*a")
-  f:close()
-  return s
-end
-
--- Calls cb(value) once fn() returns a value, polling every 20 ms; cb(nil)
--- after secs seconds.
-local function poll(secs, fn, cb)
-  local t = tmr.create()
-  local left = math.floor(secs * 50)
-  t:alarm(20, tmr.ALARM_AUTO, function()
-    local v = fn()
-    left = left - 1
-    if v ~= nil or left <= 0 then
-      t:unregister()
-      cb(v)
-    end
-  end)
-end
+local P = dofile("tests/lib/peers.lua")
+local peer, read_file, poll = P.start, P.read, P.poll
 
 local function now_s() return node.uptime() / 1e6 end
 
@@ -232,13 +191,13 @@ T.test("peer never reads: memory grows by what was queued; close() frees it with
         else
           T.ok(after - base < 12 * 1024, "RSS back near the baseline (+" .. (after - base) .. " KiB)")
         end
-        os.execute("kill " .. pids[pid_index] .. " 2>/dev/null")
+        P.kill(pid_index)
         done()
       end)
     end)
   end)
   peer("noread", (srv:getaddr()), 30)
-  pid_index = #pids
+  pid_index = #P.pids
 end, 30)
 
 T.test("slow loris, silent: the inactivity timeout closes it (-3), the peer sees EOF", function(done)
@@ -308,8 +267,7 @@ T.test("a socket closed while its queued DNS answer waits in the same turn", fun
 end)
 
 T.test("cleanup", function(done)
-  for _, p in ipairs(pids) do os.execute("kill " .. p .. " 2>/dev/null") end
-  os.execute("rm -rf " .. DIR)
+  P.stop()
   T.ok(true, "peers stopped")
   done()
 end)
