@@ -3,12 +3,10 @@
 # the server (issue 18 item 1): the pending connection is taken and
 # dropped, and the next clients are served.  The allocation fails for real,
 # through the LD_PRELOAD allocator tests/faults/failmalloc.c (NETMCU_FAIL_AT,
-# NETMCU_FAIL_ARM, NETMCU_FAIL_PROG); where it is missing (it comes with
-# the out-of-memory tests), this test skips.
+# NETMCU_FAIL_ARM, NETMCU_FAIL_PROG); without a C compiler to build it,
+# this test skips.
 #   NETMCU_FAILMALLOC=path  another copy of failmalloc.c to use
-# NETMCU_FAIL_AT=k with NETMCU_FAIL_ARM counts k from the arming getenv
-# (the allocations of the libraries' constructors, before failmalloc's own,
-# must not count: the branch hostile's copy needs counted = 0 there).
+# NETMCU_FAIL_AT=k with NETMCU_FAIL_ARM counts k from the arming getenv.
 . tests/lib/tap.sh
 NM=${NETMCU:-build/netmcu}
 SRC=${NETMCU_FAILMALLOC:-tests/faults/failmalloc.c}
@@ -16,23 +14,8 @@ tmp=$(mktemp -d)
 pids=""
 trap 'for p in $pids; do kill $p 2>/dev/null; done; rm -rf "$tmp"' EXIT
 
-if [ ! -f "$SRC" ]; then
-  skip "a failed allocation in accept does not stop the server" "no $SRC (the LD_PRELOAD allocator of the out-of-memory tests)"
-  plan
-  exit 0
-fi
-if ! ${CC:-cc} -shared -fPIC -O2 -o "$tmp/failmalloc.so" "$SRC" -ldl 2>"$tmp/cc.err"; then
-  skip "a failed allocation in accept does not stop the server" "no C compiler to build $SRC"
-  plan
-  exit 0
-fi
-# Under ASan the preloaded allocator sits in front of ASan's.
-if [ "${NETMCU_SANITIZED:-}" = 1 ]; then
-  export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0"
-fi
-printf 'nameserver 127.0.0.1\n' > "$tmp/resolv.conf"
-export NETMCU_RESOLV_CONF="$tmp/resolv.conf"
-export NETMCU_FAIL_PROG="$(basename "$NM")" # not in timeout or the client
+. tests/lib/failmalloc.sh
+failmalloc_setup "a failed allocation in accept does not stop the server" "$SRC"
 
 cat > "$tmp/server.lua" <<'L'
 local srv, guard = net.createServer(), tmr.create()

@@ -10,21 +10,8 @@ NM=${NETMCU:-build/netmcu}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
-if ! ${CC:-cc} -shared -fPIC -O2 -o "$tmp/failmalloc.so" tests/faults/failmalloc.c -ldl 2>"$tmp/cc.err"; then
-  skip "allocation failures" "no C compiler to build tests/faults/failmalloc.c"
-  plan
-  exit 0
-fi
-# Under ASan the preloaded allocator sits in front of ASan's.
-if [ "${NETMCU_SANITIZED:-}" = 1 ]; then
-  export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0"
-fi
-# No DNS server but loopback, in case a lookup leaks out.
-printf 'nameserver 127.0.0.1\n' > "$tmp/resolv.conf"
-export NETMCU_RESOLV_CONF="$tmp/resolv.conf"
-
-# The allocator acts in netmcu only (not in timeout or env).
-export NETMCU_FAIL_PROG="$(basename "$NM")"
+. tests/lib/failmalloc.sh
+failmalloc_setup "allocation failures"
 PRELOAD="$tmp/failmalloc.so"
 
 # ---- scenarios: a bit of everything, ending by itself; an uncaught error
