@@ -4,6 +4,9 @@
 # 5.4 and LuaJIT builds; one closing "N passed, N failed" line for all.
 #   LUAS="5.1 5.4 luajit"   the other Lua versions (set to "" to skip)
 #   NETMCU_FUZZ_SECONDS     fuzzer budget of the sanitized run (CI: 120)
+#   NETMCU_BIG_SEND         1: the 4 GiB send of tests/faults_api.lua in the
+#                           normal and the sanitized run (CI: 1; about a
+#                           minute each and 6 GiB of memory, else it skips)
 cd "$(dirname "$0")/.." || exit 2
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
@@ -14,9 +17,13 @@ run() {
   runs=$((runs + 1))
   make --no-print-directory "$@" 2>&1 | tee -a "$log"
 }
-run test
-if [ -n "${CI:-}" ]; then fuzz=${NETMCU_FUZZ_SECONDS:-120}; else fuzz=${NETMCU_FUZZ_SECONDS:-}; fi
-run test-asan NETMCU_FUZZ_SECONDS="$fuzz"
+if [ -n "${CI:-}" ]; then
+  fuzz=${NETMCU_FUZZ_SECONDS:-120} big=${NETMCU_BIG_SEND:-1}
+else
+  fuzz=${NETMCU_FUZZ_SECONDS:-} big=${NETMCU_BIG_SEND:-}
+fi
+run test NETMCU_BIG_SEND="$big"
+run test-asan NETMCU_FUZZ_SECONDS="$fuzz" NETMCU_BIG_SEND="$big"
 for v in ${LUAS-5.1 5.4 luajit}; do
   run test LUA="$v" BUILD="build-$v"
 done
