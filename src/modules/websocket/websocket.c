@@ -199,6 +199,7 @@ static int websocketclient_connect(lua_State *L) {
   const char *url = luaL_checkstring(L, 2);
   if (ud->c != NULL) return luaL_error(L, "Websocket already connecting or connected.");
   ws_url u;
+  memset(&u, 0, sizeof u); /* read below even when the URL fails to parse */
   /* an embedded NUL: not a URL it can read (the prefix is not it) */
   int fail = nm_tocstring(L, 2) == NULL ? WS_BAD_PROTOCOL : parse_url(url, &u);
   if (!fail && u.secure && !nm_secure_available()) return luaL_error(L, "ssl not available");
