@@ -345,7 +345,7 @@ void nm_legacy_warn(lua_State *L, const char *form, const char *instead);
 /* Prints "netmcu: <call site>: msg" on stderr once per call site and form. */
 void nm_warn_once(lua_State *L, const char *form, const char *msg);
 
-/* An interface as net.ifinfo picks and reads it (net/iface.c), for wifi. */
+/* An interface as net.ifinfo picks and reads it (net/ifinfo.c), for wifi. */
 typedef struct nm_ifstate {
   char name[16];          /* IF_NAMESIZE */
   unsigned index, flags;  /* flags: IFF_UP, IFF_RUNNING, ... */

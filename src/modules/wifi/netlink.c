@@ -3,7 +3,7 @@
  * chosen once.  The kernel tells of every change on an rtnetlink socket
  * (links, IPv4 addresses, IPv4 routes) watched on the loop; a message
  * about the interface or a default route makes the module read the
- * interface anew (net/iface.c) and compare.  Reading rather than
+ * interface anew (net/ifinfo.c) and compare.  Reading rather than
  * interpreting the messages keeps one source of truth, and a lost message
  * (ENOBUFS), a truncated or a malformed one just means "read again". */
 #include <errno.h>
