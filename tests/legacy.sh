@@ -198,4 +198,22 @@ grep -q "net.createServer(2) is a TCP server with a 2 s timeout.*use net.createU
 check "... with a note on what old firmware did" [ $? -eq 0 ]
 out=$($NM --strict -e 'print(net.createServer(net.UDP))' 2>"$tmp/err")
 check "--strict: the same server, no note" [ "${out#net.tcpserver}" != "$out" -a ! -s "$tmp/err" ]
+
+# Old firmware's UDP "connection": createConnection(net.UDP), connect(port,
+# ip), send(data); and a reply with send(data) to the last sender.
+cat > "$tmp/udp.lua" <<'L'
+local u, r = net.createConnection(net.UDP), net.createUDPSocket()
+r:listen(0, "127.0.0.1")
+r:on("receive", function(s, d) print("got " .. d); s:send("pong") end)
+u:on("receive", function(s, d) print("reply " .. d); s:close(); r:close() end)
+u:connect((r:getaddr()), "127.0.0.1")
+u:send("ping")
+L
+out=$(timeout 10 $NM "$tmp/udp.lua" 2>"$tmp/err" | tr '\n' ' ')
+check "udp:connect(port, ip) then udp:send(data) reaches the peer; its udp:send(data) answers the sender" [ "$out" = "got ping reply pong " ]
+check "... each form with its legacy warning" [ "$(grep -c 'udp:connect(port, ip) is a legacy form\|udp:send(data) is a legacy form' "$tmp/err")" -eq 3 ]
+out=$($NM -e 'print(pcall(function() net.createUDPSocket():send("x") end))' 2>/dev/null)
+check "udp:send(data) before any remote: an error naming the current form" [ "${out#false*no remote yet: udp:send(port, ip, data)}" = "" ]
+out=$($NM --strict -e 'print(net.createUDPSocket().connect, (pcall(function() net.createUDPSocket():send("x") end)))' 2>"$tmp/err")
+check "--strict: no udp:connect, and udp:send(data) raises as on current firmware" [ "$out" = "nil	false" -a ! -s "$tmp/err" ]
 plan

@@ -20,6 +20,10 @@ typedef struct nm_udp nm_udp;
 /* The Lua object: its binding to the current OS socket. */
 typedef struct {
   nm_bind b; /* b.state: the nm_udp while bound; first, for sock:dns */
+  /* Old firmware's one remote of a UDP socket, for its legacy forms
+   * (udp:connect(port, ip), udp:send(data)): set by connect and by every
+   * datagram received, as the SDK's espconn did.  Port 0: none yet. */
+  struct sockaddr_in remote;
 } nm_udp_ud;
 
 /* One binding, from listen() (or the first send) to the close callback.
@@ -96,6 +100,7 @@ static void recv_cb(uv_udp_t *h, ssize_t n, const uv_buf_t *buf,
   (void)flags;
   if (n < 0 || addr == NULL) return; /* error, nothing more, end of a batch */
   datagram d = {buf->base, (size_t)n, addr};
+  if (s->ud != NULL && addr->sa_family == AF_INET) memcpy(&s->ud->remote, addr, sizeof s->ud->remote);
   nm_emit(s->ctx, udp_ref(s), NM_CB_RECEIVE, 0, push_datagram, &d);
 }
 
@@ -228,40 +233,72 @@ static int udp_transmit(lua_State *L, nm_udp *s, int idx, const struct sockaddr_
   return rc;
 }
 
-/* udp:send(port, ip, data[, fn]) */
-static int udpsocket_send(lua_State *L) {
-  nm_udp_ud *ud = check_udp(L);
-  int port = nm_checkport(L, 2);
-  if (port == 0) return luaL_error(L, "need port");
-  struct in_addr ip;
-  if (nm_checkip4(L, 3, &ip) != 0) return luaL_error(L, "invalid IP address");
-  struct sockaddr_in to;
-  nm_sockaddr4(&to, ip, port);
+/* Binds ud to an ephemeral port unless it is bound; *bound_here says so. */
+static int udp_bind_any(lua_State *L, nm_udp_ud *ud, int *bound_here) {
+  struct sockaddr_in any;
+  *bound_here = 0;
+  if (ud->b.state != NULL) return 0;
+  nm_sockaddr4(&any, (struct in_addr){htonl(INADDR_ANY)}, 0);
+  *bound_here = 1;
+  return udp_bind(L, ud, &any);
+}
+
+/* Sends the data at index data to `to`, `sent` to the function at fn. */
+static int udp_send_to(lua_State *L, nm_udp_ud *ud, const struct sockaddr_in *to, int data, int fn) {
   size_t len;
-  luaL_checklstring(L, 4, &len);
+  luaL_checklstring(L, data, &len);
   if (len == 0) return luaL_error(L, "no data to send");
   if (len > NM_UDP_MAX)
     return luaL_error(L, "datagram too large (%d bytes at most)", NM_UDP_MAX);
-  int fn = nm_optcallback(L, 5);
-  if (fn) { /* may raise (a table): before anything is bound or sent */
-    lua_pushvalue(L, 5);
+  if (nm_optcallback(L, fn)) { /* may raise (a table): before anything is bound or sent */
+    lua_pushvalue(L, fn);
     nm_cb_set(L, 1, NM_CB_SENT);
   }
-
-  int bound_here = 0, rc = 0;
-  if (ud->b.state == NULL) { /* first bound to an ephemeral port */
-    struct sockaddr_in any;
-    nm_sockaddr4(&any, (struct in_addr){htonl(INADDR_ANY)}, 0);
-    rc = udp_bind(L, ud, &any);
-    bound_here = 1;
-  }
-  if (rc == 0) rc = udp_transmit(L, ud->b.state, 4, &to);
+  int bound_here, rc = udp_bind_any(L, ud, &bound_here);
+  if (rc == 0) rc = udp_transmit(L, ud->b.state, data, to);
   if (rc != 0) {
     if (bound_here && ud->b.state != NULL) udp_shut(ud->b.state); /* no side effect */
     return nm_raise_uv(L, rc);
   }
   return 0;
 }
+
+/* udp:send(port, ip, data[, fn]); the legacy udp:send(data[, fn]) of old
+ * firmware goes to the socket's one remote (udp:connect's, or the sender
+ * of the last datagram received). */
+static int udpsocket_send(lua_State *L) {
+  nm_udp_ud *ud = check_udp(L);
+  if (!nm_opts.strict && lua_type(L, 2) == LUA_TSTRING && lua_type(L, 3) != LUA_TSTRING) {
+    nm_legacy_warn(L, "udp:send(data)", "udp:send(port, ip, data)");
+    if (ud->remote.sin_port == 0)
+      return luaL_error(L, "no remote yet: udp:send(port, ip, data)");
+    struct sockaddr_in to = ud->remote;
+    return udp_send_to(L, ud, &to, 2, 3);
+  }
+  int port = nm_checkport(L, 2);
+  if (port == 0) return luaL_error(L, "need port");
+  struct in_addr ip;
+  if (nm_checkip4(L, 3, &ip) != 0) return luaL_error(L, "invalid IP address");
+  struct sockaddr_in to;
+  nm_sockaddr4(&to, ip, port);
+  return udp_send_to(L, ud, &to, 4, 5);
+}
+
+/* Legacy udp:connect(port, ip) of old firmware (net.createConnection(net.UDP)):
+ * the remote of udp:send(data), and a bound socket to receive replies. */
+static int udpsocket_connect(lua_State *L) {
+  nm_udp_ud *ud = check_udp(L);
+  int port = nm_checkport(L, 2);
+  if (port == 0) return luaL_error(L, "need port");
+  struct in_addr ip;
+  if (nm_checkip4(L, 3, &ip) != 0) return luaL_error(L, "invalid IP address");
+  nm_legacy_warn(L, "udp:connect(port, ip)", "udp:send(port, ip, data)");
+  int bound_here, rc = udp_bind_any(L, ud, &bound_here);
+  if (rc != 0) return nm_raise_uv(L, rc);
+  nm_sockaddr4(&ud->remote, ip, port);
+  return 0;
+}
+
 
 /* ---- Lua methods ---- */
 
@@ -327,6 +364,17 @@ void nm_udpsocket_open(lua_State *L) {
   static const luaL_Reg methods[] = {
       {"listen", udpsocket_listen},   {"send", udpsocket_send}, {"on", udpsocket_on},
       {"close", udpsocket_close},     {"getaddr", udpsocket_getaddr},
-      {"ttl", udpsocket_ttl},         {"dns", udpsocket_dns},   NM_GC_METHOD, {NULL, NULL}};
+      {"ttl", udpsocket_ttl},         {"dns", udpsocket_dns},   NM_GC_METHOD,
+      {"connect", udpsocket_connect}, /* legacy: left out with --strict */
+      {NULL, NULL}};
   nm_class(L, NM_UDP_SOCKET, methods, udpsocket_gc);
+  if (nm_opts.strict) { /* current firmware has no udp:connect */
+    luaL_getmetatable(L, NM_UDP_SOCKET);
+    lua_getfield(L, -1, "__index");
+    if (lua_istable(L, -1)) {
+      lua_pushnil(L);
+      lua_setfield(L, -2, "connect");
+    }
+    lua_pop(L, 2);
+  }
 }
