@@ -375,8 +375,20 @@ local function udp_method_args(name)
     local d = R(10)
     local data = d == 1 and BIG_DGRAM or d == 2 and TOO_BIG_DGRAM or data_arg()
     if type(data) == "string" and #data > 70000 then data = MiB end
+    if chance(0.1) then -- legacy send(data): to the remote, a loopback sender or connect's
+      return {n = 2, data, chance(0.3) and fn_arg("sent") or nil}
+    end
     local ip = chance(0.85) and "127.0.0.1" or pick({"1.2.3", "", "localhost", "127.0.0.300", 5})
     return {n = 4, dest_port(udp_ports), ip, data, chance(0.3) and fn_arg("sent") or nil}
+  elseif name == "connect" then -- legacy: sets the remote of send(data)
+    if chance(0.15) then
+      local a = hostile_args(3)
+      a[2] = "127.0.0.1" -- whatever else is wrong, never another destination
+      if a.n < 2 then a.n = 2 end
+      return a
+    end
+    local ip = chance(0.85) and "127.0.0.1" or pick({"1.2.3", "", "localhost", "127.0.0.1\0x", 5})
+    return {n = 2, dest_port(udp_ports), ip}
   elseif name == "on" then
     if chance(0.15) then return hostile_args(3) end
     local ev = chance(0.9) and pick(udp_events) or pick({"connection", "Receive", ""})
@@ -901,6 +913,7 @@ ops = {
   method_op("udp", "getaddr", udp_method_args),
   method_op("udp", "ttl", udp_method_args),
   method_op("udp", "dns", udp_method_args),
+  method_op("udp", "connect", udp_method_args),
   -- obj:__gc() as a method (the firmware's tables have it), and every
   -- class's finalizer given anything (a wrong self must raise)
   method_op("srv", "__gc", function() return {n = 0} end),
